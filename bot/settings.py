@@ -1,0 +1,104 @@
+"""Settings from the environment, validated at start-up with messages that name the variable."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from storage.money import AmountError, parse_amount
+from storage.rules import LendingRules
+
+DEFAULT_DATABASE_URL = "sqlite:///microlend.db"
+SLACK_API_URL = "https://slack.com/api/"
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class SettingsError(ValueError):
+    """A setting has a value microlend cannot use; the message says which and what it accepts."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    rules: LendingRules = field(default_factory=LendingRules)
+    admins: frozenset[str] = frozenset()
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = SLACK_API_URL
+
+    @property
+    def currency(self) -> str:
+        return self.rules.currency
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    currency = env.get("MICROLEND_CURRENCY", "EUR").strip().upper()
+    if not CURRENCY.match(currency):
+        raise SettingsError(
+            f"MICROLEND_CURRENCY={currency!r}: use a three-letter ISO 4217 code such as EUR."
+        )
+    rules = LendingRules(
+        currency=currency,
+        min_pledge=_amount(env, "MICROLEND_MIN_PLEDGE", "20.00", currency),
+        fundraising_days=_positive_int(env, "MICROLEND_FUNDRAISING_DAYS", "30", 365),
+        monthly_cap=_amount(env, "MICROLEND_MONTHLY_CAP", "500.00", currency),
+    )
+    return Settings(
+        database_url=_database_url(env.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
+        rules=rules,
+        admins=_admins(env.get("MICROLEND_ADMINS", "")),
+        slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+        slack_app_token=_app_token(env.get("SLACK_APP_TOKEN") or None),
+        slack_api_url=_api_url(env.get("SLACK_API_URL", SLACK_API_URL)),
+    )
+
+
+def _amount(env: Mapping[str, str], name: str, default: str, currency: str) -> int:
+    try:
+        return parse_amount(env.get(name, default), currency=currency)
+    except AmountError as error:
+        raise SettingsError(f"{name}: {error} (an amount in {currency}, like {default}).") from None
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: str, maximum: int) -> int:
+    text = env.get(name, default).strip()
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= maximum:
+        raise SettingsError(f"{name}={text!r}: use a whole number of days from 1 to {maximum}.")
+    return int(text)
+
+
+def _database_url(url: str) -> str:
+    if url.startswith(("sqlite:///", "postgresql+psycopg://")):
+        return url
+    raise SettingsError(
+        f"DATABASE_URL={url!r}: use sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/DB."
+    )
+
+
+def _admins(text: str) -> frozenset[str]:
+    ids = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    bad = [user_id for user_id in ids if not USER_ID.match(user_id)]
+    if bad:
+        raise SettingsError(
+            f"MICROLEND_ADMINS: {', '.join(bad)} is not a Slack user id; "
+            "give comma-separated ids like U012ABCDEF."
+        )
+    return frozenset(ids)
+
+
+def _app_token(token: str | None) -> str | None:
+    if token is not None and not token.startswith("xapp-"):
+        raise SettingsError("SLACK_APP_TOKEN: an app-level token starts with xapp-.")
+    return token
+
+
+def _api_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(f"SLACK_API_URL={url!r}: use an http(s) URL ending in /api/.")
+    return url if url.endswith("/") else url + "/"
