@@ -68,6 +68,10 @@ _UNTYPED_KINDS = {
 }
 
 _TEXT_TYPES = ("plain_text", "mrkdwn")
+# Slack rejects a text object whose text is empty or blank. A user value can end up blank
+# (only spaces, or only control characters that escaping drops), and that must not make the
+# whole message fail, so it shows as a dash.
+BLANK_TEXT = "—"
 
 
 class LimitExceededError(ValueError):
@@ -112,6 +116,8 @@ def _fit_list(items: list[Any], kind: str, key: str) -> None:
 
 
 def _fit_dict(node: dict[str, Any], kind: str) -> None:
+    if kind in _TEXT_TYPES and isinstance(node.get("text"), str) and not node["text"].strip():
+        node["text"] = BLANK_TEXT
     for key, value in node.items():
         if key in ID_LIMITS:
             _check_identifier(key, value)

@@ -112,9 +112,10 @@ def json(value: Any) -> str:
     """Compact JSON text for a button `value` or `private_metadata`: `"{{ meta|json }}"`.
 
     The renderer escapes and string-encodes it like any output and restores it exactly in
-    those fields, so the handler can `json.loads` what Slack sends back.
+    those fields, so the handler can `json.loads` what Slack sends back. ASCII-only so that
+    text cleaning (bidi controls, lone surrogates) cannot alter the payload.
     """
-    return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return jsonlib.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True)
 
 
 def truncate_text(text: str, limit: int) -> str:
