@@ -13,7 +13,9 @@ makes every `{{ expression }}` safe:
 4. slack_sdk's models validate the result.
 
 Template authors write literal template text as mrkdwn: `&amp;` in a template's own text is an
-ampersand everywhere.
+ampersand everywhere. Macros, `{% set %}` blocks and `{% call %}` bodies return text that is
+already safe and is inserted as is; passing it through a filter makes it a plain string that is
+escaped again (visible `&amp;`, never unsafe).
 
     {
       "type": "section",
