@@ -379,6 +379,8 @@ class Notification(Base):
     workspace_id: Mapped[int | None] = mapped_column(ForeignKey("workspaces.id"))
     lender_id: Mapped[int | None] = mapped_column(ForeignKey("lenders.id"), index=True)
     channel_id: Mapped[str | None] = mapped_column(String(32))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+    circle_id: Mapped[int | None] = mapped_column(ForeignKey("circles.id"))
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
     status: Mapped[NotificationStatus] = mapped_column(
         _enum(NotificationStatus, "notification_status"), default=NotificationStatus.PENDING

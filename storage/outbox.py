@@ -9,12 +9,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, literal, select
+from sqlalchemy import Select, String, literal, null, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import JSON
 
-from storage.models import Lender, Notification, NotificationStatus
+from storage.models import Circle, Lender, Notification, NotificationStatus, Pledge
+
+# The columns a set-based enqueue chooses per row; the rest are the same for every row.
+TARGET_COLUMNS = (
+    "dedupe_key",
+    "workspace_id",
+    "lender_id",
+    "channel_id",
+    "project_id",
+    "circle_id",
+)
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:
@@ -32,6 +43,8 @@ def enqueue(
     lender_id: int | None = None,
     channel_id: str | None = None,
     workspace_id: int | None = None,
+    project_id: int | None = None,
+    circle_id: int | None = None,
 ) -> bool:
     """Queue one message; returns False when a message with this key already exists."""
     done = session.execute(
@@ -41,6 +54,8 @@ def enqueue(
             lender_id=lender_id,
             channel_id=channel_id,
             workspace_id=workspace_id,
+            project_id=project_id,
+            circle_id=circle_id,
             payload=payload,
             status=NotificationStatus.PENDING,
             due_at=now,
@@ -51,40 +66,78 @@ def enqueue(
     return done.rowcount == 1
 
 
-def enqueue_for_lenders(
-    session: Session,
-    *,
-    kind: str,
-    key_prefix: str,
-    lender_ids: Select[tuple[int]],
-    payload: dict[str, Any],
-    now: datetime,
+def enqueue_select(
+    session: Session, *, kind: str, targets: Select[Any], payload: dict[str, Any], now: datetime
 ) -> int:
-    """Queue one message per lender chosen by ``lender_ids``, in one set-based statement."""
-    chosen = lender_ids.subquery()
+    """Queue one message per row of ``targets`` (labelled as TARGET_COLUMNS), in one statement."""
+    chosen = targets.subquery()
     rows = select(
-        (literal(f"{key_prefix}:") + Lender.id.cast(String)).label("dedupe_key"),
+        *(chosen.c[name] for name in TARGET_COLUMNS),
         literal(kind).label("kind"),
-        Lender.workspace_id,
-        Lender.id,
         literal(payload, type_=JSON).label("payload"),
         literal(NotificationStatus.PENDING.value).label("status"),
         literal(now).label("due_at"),
         literal(0).label("attempts"),
         literal(now).label("created_at"),
-    ).where(Lender.id.in_(select(chosen.c[0])))
-    statement = _insert_ignoring_duplicates(session).from_select(
-        [
-            "dedupe_key",
-            "kind",
-            "workspace_id",
-            "lender_id",
-            "payload",
-            "status",
-            "due_at",
-            "attempts",
-            "created_at",
-        ],
-        rows,
     )
+    columns = [*TARGET_COLUMNS, "kind", "payload", "status", "due_at", "attempts", "created_at"]
+    statement = _insert_ignoring_duplicates(session).from_select(columns, rows)
     return session.execute(statement).rowcount
+
+
+def key(prefix: str, *parts: ColumnElement[Any]) -> ColumnElement[str]:
+    """A dedupe key built in SQL: ``prefix:part:part``."""
+    expression: ColumnElement[str] = literal(prefix)
+    for part in parts:
+        expression = expression + literal(":") + part.cast(String)
+    return expression
+
+
+def lender_targets(prefix: str, project_ids: Select[tuple[int]]) -> Select[Any]:
+    """One target per (project, lender) among the live pledges of the chosen projects."""
+    return (
+        select(
+            key(prefix, Pledge.project_id, Pledge.lender_id).label("dedupe_key"),
+            Lender.workspace_id.label("workspace_id"),
+            Pledge.lender_id.label("lender_id"),
+            null().label("channel_id"),
+            Pledge.project_id.label("project_id"),
+            null().label("circle_id"),
+        )
+        .join(Lender, Lender.id == Pledge.lender_id)
+        .where(Pledge.project_id.in_(project_ids))
+        .distinct()
+    )
+
+
+def circle_targets(prefix: str, project_ids: Select[tuple[int]]) -> Select[Any]:
+    """One target per (project, circle) that lent to the chosen projects: a channel post."""
+    return (
+        select(
+            key(prefix, Pledge.project_id, Circle.id).label("dedupe_key"),
+            Circle.workspace_id.label("workspace_id"),
+            null().label("lender_id"),
+            Circle.channel_id.label("channel_id"),
+            Pledge.project_id.label("project_id"),
+            Circle.id.label("circle_id"),
+        )
+        .join(Circle, Circle.id == Pledge.circle_id)
+        .where(Pledge.project_id.in_(project_ids))
+        .distinct()
+    )
+
+
+def announce_to_lenders_and_circles(
+    session: Session, kind: str, project_ids: Select[tuple[int]], now: datetime
+) -> None:
+    """Tell every lender of the chosen projects, and every circle that lent to them."""
+    enqueue_select(
+        session, kind=kind, targets=lender_targets(kind, project_ids), payload={}, now=now
+    )
+    enqueue_select(
+        session,
+        kind=f"circle_{kind}",
+        targets=circle_targets(f"circle_{kind}", project_ids),
+        payload={},
+        now=now,
+    )

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import outbox
 from storage.ledger import Leg, lender_accounts, lender_balance, move_pledges, post, post_rows
 from storage.models import (
     AccountKind,
+    Circle,
     CircleMember,
     LenderMonth,
     Pledge,
@@ -115,13 +116,7 @@ def _pledge(
     if funded:
         fund_project(session, project.id, now)
     if request.circle_id is not None:
-        outbox.enqueue(
-            session,
-            dedupe_key=f"circle-pledge:{pledge_id}",
-            kind="circle_pledge",
-            payload={"pledge_id": pledge_id, "circle_id": request.circle_id},
-            now=now,
-        )
+        _announce_circle_pledge(session, request.circle_id, pledge_id, project.id, now)
     return PledgeResult(
         pledge_id=pledge_id,
         project_id=project.id,
@@ -132,6 +127,25 @@ def _pledge(
         still_needed=still_needed - request.amount,
         funded_project=funded,
         circle_id=request.circle_id,
+    )
+
+
+def _announce_circle_pledge(
+    session: Session, circle_id: int, pledge_id: int, project_id: int, now: datetime
+) -> None:
+    circle = session.get(Circle, circle_id)
+    if circle is None:
+        return
+    outbox.enqueue(
+        session,
+        dedupe_key=f"circle_pledge:{pledge_id}",
+        kind="circle_pledge",
+        payload={"pledge_id": pledge_id},
+        now=now,
+        channel_id=circle.channel_id,
+        workspace_id=circle.workspace_id,
+        project_id=project_id,
+        circle_id=circle_id,
     )
 
 
@@ -273,15 +287,6 @@ def fund_project(session: Session, project_id: int, now: datetime) -> None:
         ),
         now=now,
     )
-    outbox.enqueue_for_lenders(
-        session,
-        kind="funded",
-        key_prefix=f"funded:{project_id}",
-        lender_ids=lenders_of(project_id),
-        payload={"project_id": project_id},
-        now=now,
+    outbox.announce_to_lenders_and_circles(
+        session, "funded", select(Project.id).where(Project.id == project_id), now
     )
-
-
-def lenders_of(project_id: int) -> Select[tuple[int]]:
-    return select(Pledge.lender_id).where(Pledge.project_id == project_id).distinct()

@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 01:27:50.585152
 """
 
 from __future__ import annotations
@@ -276,51 +275,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("lender_id", "month", name=op.f("pk_lender_months")),
     )
     op.create_table(
-        "notifications",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("dedupe_key", sa.String(length=200), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("workspace_id", sa.Integer(), nullable=True),
-        sa.Column("lender_id", sa.Integer(), nullable=True),
-        sa.Column("channel_id", sa.String(length=32), nullable=True),
-        sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column(
-            "status",
-            sa.Enum(
-                "pending",
-                "sending",
-                "sent",
-                "dead",
-                "skipped",
-                name="notification_status",
-                native_enum=False,
-                create_constraint=True,
-                length=20,
-            ),
-            nullable=False,
-        ),
-        sa.Column("due_at", sa.DateTime(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("lease_until", sa.DateTime(), nullable=True),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("sent_at", sa.DateTime(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["lender_id"], ["lenders.id"], name=op.f("fk_notifications_lender_id_lenders")
-        ),
-        sa.ForeignKeyConstraint(
-            ["workspace_id"],
-            ["workspaces.id"],
-            name=op.f("fk_notifications_workspace_id_workspaces"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
-        sa.UniqueConstraint("dedupe_key", name=op.f("uq_notifications_dedupe_key")),
-    )
-    with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_notifications_lender_id"), ["lender_id"], unique=False)
-        batch_op.create_index("ix_notifications_status_due_at", ["status", "due_at"], unique=False)
-
-    op.create_table(
         "payout_requests",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("lender_id", sa.Integer(), nullable=False),
@@ -385,6 +339,59 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_circle_members_lender_id"), ["lender_id"], unique=False
         )
+
+    op.create_table(
+        "notifications",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("dedupe_key", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("workspace_id", sa.Integer(), nullable=True),
+        sa.Column("lender_id", sa.Integer(), nullable=True),
+        sa.Column("channel_id", sa.String(length=32), nullable=True),
+        sa.Column("project_id", sa.Integer(), nullable=True),
+        sa.Column("circle_id", sa.Integer(), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum(
+                "pending",
+                "sending",
+                "sent",
+                "dead",
+                "skipped",
+                name="notification_status",
+                native_enum=False,
+                create_constraint=True,
+                length=20,
+            ),
+            nullable=False,
+        ),
+        sa.Column("due_at", sa.DateTime(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("lease_until", sa.DateTime(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("sent_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["circle_id"], ["circles.id"], name=op.f("fk_notifications_circle_id_circles")
+        ),
+        sa.ForeignKeyConstraint(
+            ["lender_id"], ["lenders.id"], name=op.f("fk_notifications_lender_id_lenders")
+        ),
+        sa.ForeignKeyConstraint(
+            ["project_id"], ["projects.id"], name=op.f("fk_notifications_project_id_projects")
+        ),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_notifications_workspace_id_workspaces"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
+        sa.UniqueConstraint("dedupe_key", name=op.f("uq_notifications_dedupe_key")),
+    )
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_notifications_lender_id"), ["lender_id"], unique=False)
+        batch_op.create_index("ix_notifications_status_due_at", ["status", "due_at"], unique=False)
 
     op.create_table(
         "pledges",
@@ -478,6 +485,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_pledges_circle_id"))
 
     op.drop_table("pledges")
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notifications_status_due_at")
+        batch_op.drop_index(batch_op.f("ix_notifications_lender_id"))
+
+    op.drop_table("notifications")
     with op.batch_alter_table("circle_members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_circle_members_lender_id"))
 
@@ -491,11 +503,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_payout_requests_export_id"))
 
     op.drop_table("payout_requests")
-    with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.drop_index("ix_notifications_status_due_at")
-        batch_op.drop_index(batch_op.f("ix_notifications_lender_id"))
-
-    op.drop_table("notifications")
     op.drop_table("lender_months")
     with op.batch_alter_table("impact_updates", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_impact_updates_project_id"))

@@ -1,0 +1,56 @@
+"""What every listener is given: the services it may call and who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from storage.database import Database
+from storage.lenders import SlackIdentity
+from storage.operations import utcnow
+from storage.rules import LendingRules
+
+
+@dataclass(frozen=True)
+class Services:
+    """Built once by the app factory in ``bot`` and handed to each ``register(app, services)``."""
+
+    db: Database
+    rules: LendingRules
+    admins: frozenset[str] = frozenset()
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.admins
+
+
+def identity_from(body: Mapping[str, Any]) -> SlackIdentity:
+    """Who sent a slash command, an interaction or an event, scoped to their organisation."""
+    user = body.get("user")
+    if isinstance(user, dict):
+        user_id = str(user.get("id", ""))
+        team_id = user.get("team_id") or _team_of(body)
+        name = str(user.get("name") or user.get("username") or "")
+    else:
+        user_id = str(body.get("user_id") or user or "")
+        team_id = _team_of(body)
+        name = str(body.get("user_name") or "")
+    enterprise = body.get("enterprise")
+    enterprise_id = (
+        enterprise.get("id") if isinstance(enterprise, dict) else body.get("enterprise_id")
+    )
+    return SlackIdentity(
+        user_id=user_id,
+        team_id=team_id or None,
+        enterprise_id=enterprise_id or None,
+        display_name=name[:200],
+    )
+
+
+def _team_of(body: Mapping[str, Any]) -> str | None:
+    team = body.get("team")
+    if isinstance(team, dict):
+        return team.get("id")
+    return body.get("team_id")

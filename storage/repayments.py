@@ -1,0 +1,332 @@
+"""Repayments shared among a project's lenders, and defaults that move the rest to losses.
+
+The sharing is set-based: one statement computes every lender's share of every instalment in a
+batch with window functions, mirroring ``storage.sharing.apportion`` (the reference rule that the
+tests compare it with), so a round of 10,000 repayments costs a handful of statements.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    case,
+    column,
+    insert,
+    literal,
+    null,
+    select,
+    table,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage import outbox
+from storage.ledger import post_rows
+from storage.models import (
+    Account,
+    AccountKind,
+    Lender,
+    Pledge,
+    Project,
+    ProjectStatus,
+    Repayment,
+)
+from storage.money import format_money
+from storage.operations import Outcome, Refusal, Refused, run, utcnow
+from storage.projects import LENT_STATUSES
+from storage.rules import LendingRules
+
+# Each lender's share: base = floor(pledge * instalment / total); the cents left over go, one
+# each, to the lenders furthest behind their exact cumulative share (ties by pledge id), only
+# to lenders with room left below what they lent; in the rare case that fewer lenders have
+# room than cents are left, the rest fill remaining room in the same order.
+SHARES_SQL = """
+WITH b AS (
+  SELECT pl.id AS pledge_id, pl.lender_id, pl.project_id, pl.amount, pl.repaid,
+         r.amount AS inst, p.funded AS total, p.repaid AS before,
+         (pl.amount * r.amount) / p.funded AS base
+  FROM repayment_batch r
+  JOIN projects p ON p.id = r.project_id
+  JOIN pledges pl ON pl.project_id = r.project_id AND pl.refunded = false
+), d AS (
+  SELECT b.*, b.amount - b.repaid - b.base AS room,
+         b.inst - SUM(b.base) OVER (PARTITION BY b.project_id) AS leftover,
+         ROW_NUMBER() OVER (
+           PARTITION BY b.project_id
+           ORDER BY CASE WHEN b.amount - b.repaid - b.base > 0 THEN 0 ELSE 1 END,
+                    b.amount * (b.before + b.inst) - b.total * (b.repaid + b.base) DESC,
+                    b.pledge_id
+         ) AS rnk
+  FROM b
+), e AS (
+  SELECT d.*,
+         CASE WHEN d.room > 0 AND d.rnk <= d.leftover THEN 1 ELSE 0 END AS bonus,
+         d.leftover - SUM(CASE WHEN d.room > 0 THEN 1 ELSE 0 END)
+           OVER (PARTITION BY d.project_id) AS overflow,
+         COALESCE(SUM(CASE WHEN d.room > 1 THEN d.room - 1 ELSE 0 END) OVER (
+           PARTITION BY d.project_id ORDER BY d.rnk
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS extra_before
+  FROM d
+)
+SELECT pledge_id, lender_id, project_id,
+       base + bonus + CASE
+         WHEN overflow <= extra_before OR room <= 1 THEN 0
+         WHEN overflow - extra_before < room - 1 THEN overflow - extra_before
+         ELSE room - 1 END AS share
+FROM e
+"""
+
+BATCH = table("repayment_batch", column("project_id"), column("amount"))
+SHARES = table(
+    "repayment_shares",
+    column("pledge_id"),
+    column("lender_id"),
+    column("project_id"),
+    column("share"),
+)
+
+
+@dataclass(frozen=True)
+class RepaymentInput:
+    project_id: int
+    amount: int
+    paid_on: date
+    reference: str
+
+
+@dataclass(frozen=True)
+class RepaymentResult:
+    project_id: int
+    amount: int
+    transaction_id: int
+    project_status: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    recorded: int
+    replayed: int
+    refused: list[tuple[RepaymentInput, Refusal]]
+    transaction_ids: list[int]
+
+
+def record_repayment(
+    factory: sessionmaker[Session],
+    item: RepaymentInput,
+    rules: LendingRules,
+    *,
+    now: datetime | None = None,
+) -> Outcome[RepaymentResult]:
+    """Record one instalment from a partner; its reference is the idempotency key."""
+    moment = now or utcnow()
+
+    def body(session: Session) -> RepaymentResult:
+        _check(session, item, rules, pending=0)
+        transaction_id = distribute(session, [item], moment)
+        status = session.execute(
+            select(Project.status).where(Project.id == item.project_id)
+        ).scalar_one()
+        return RepaymentResult(item.project_id, item.amount, transaction_id, status.value)
+
+    params = {"project": item.project_id, "amount": item.amount, "paid_on": item.paid_on}
+    return run(factory, "repayment", f"repayment:{item.reference}", params, body, RepaymentResult)
+
+
+def record_repayments(
+    factory: sessionmaker[Session],
+    items: Sequence[RepaymentInput],
+    rules: LendingRules,
+    *,
+    now: datetime | None = None,
+) -> BatchResult:
+    """Record a whole round in one transaction, set-based; bad items are refused, not fatal."""
+    moment = now or utcnow()
+    with factory() as session, session.begin():
+        known = _known_references(session, [item.reference for item in items])
+        accepted, refused, replayed, pending = [], [], 0, Counter[int]()
+        for item in items:
+            earlier = known.get(item.reference)
+            if earlier is not None:
+                if earlier == (item.project_id, item.amount, item.paid_on):
+                    replayed += 1
+                else:
+                    refused.append((item, _reused_reference(item)))
+                continue
+            try:
+                _check(session, item, rules, pending=pending[item.project_id])
+            except Refused as refusal:
+                refused.append((item, refusal.refusal))
+                continue
+            pending[item.project_id] += item.amount
+            known[item.reference] = (item.project_id, item.amount, item.paid_on)
+            accepted.append(item)
+        transactions = [distribute(session, batch, moment) for batch in _rounds(accepted)]
+    return BatchResult(len(accepted), replayed, refused, transactions)
+
+
+def _reused_reference(item: RepaymentInput) -> Refusal:
+    return Refusal(
+        "idempotency_conflict",
+        f"The reference {item.reference!r} was already used for a different repayment.",
+    )
+
+
+def _known_references(session: Session, references: list[str]) -> dict[str, tuple[int, int, date]]:
+    known: dict[str, tuple[int, int, date]] = {}
+    for start in range(0, len(references), 500):
+        rows = session.execute(
+            select(
+                Repayment.reference, Repayment.project_id, Repayment.amount, Repayment.paid_on
+            ).where(Repayment.reference.in_(references[start : start + 500]))
+        )
+        known.update({ref: (project, amount, paid) for ref, project, amount, paid in rows})
+    return known
+
+
+def _rounds(items: list[RepaymentInput]) -> list[list[RepaymentInput]]:
+    """Split a batch so that each project appears at most once per round, in order."""
+    rounds: list[list[RepaymentInput]] = []
+    seen: Counter[int] = Counter()
+    for item in items:
+        index = seen[item.project_id]
+        seen[item.project_id] += 1
+        if index == len(rounds):
+            rounds.append([])
+        rounds[index].append(item)
+    return rounds
+
+
+def _check(session: Session, item: RepaymentInput, rules: LendingRules, *, pending: int) -> None:
+    project = session.get(Project, item.project_id)
+    if project is None:
+        raise Refused("unknown_project", "There is no such project.")
+    if project.status not in LENT_STATUSES:
+        raise Refused(
+            "not_repaying",
+            f"{project.reference} is {project.status.value}; only funded loans are repaid.",
+        )
+    outstanding = project.funded - project.repaid - project.lost - pending
+    if not 0 < item.amount <= outstanding:
+        raise Refused(
+            "over_outstanding",
+            f"{project.reference} has {format_money(outstanding, rules.currency)} outstanding; "
+            f"a repayment must be positive and at most that.",
+        )
+
+
+def distribute(session: Session, items: Sequence[RepaymentInput], now: datetime) -> int:
+    """Share one instalment per project among its lenders; returns the ledger transaction."""
+    _fill_batch(session, items)
+    session.execute(text("CREATE TEMP TABLE repayment_shares AS " + SHARES_SQL))
+    transaction_id = post_rows(session, "repayment", _share_legs(), now=now)
+    session.execute(
+        insert(Repayment),
+        [
+            {
+                "project_id": item.project_id,
+                "amount": item.amount,
+                "paid_on": item.paid_on,
+                "reference": item.reference,
+                "transaction_id": transaction_id,
+                "created_at": now,
+            }
+            for item in items
+        ],
+    )
+    _apply_to_pledges_and_projects(session, now)
+    repaid_projects = select(BATCH.c.project_id)
+    outbox.enqueue_select(
+        session,
+        kind="repayment",
+        targets=_repayment_targets(transaction_id),
+        payload={"transaction_id": transaction_id},
+        now=now,
+    )
+    finished = select(Project.id).where(
+        Project.id.in_(repaid_projects), Project.status == ProjectStatus.REPAID
+    )
+    outbox.enqueue_select(
+        session,
+        kind="circle_repaid",
+        targets=outbox.circle_targets("circle_repaid", finished),
+        payload={},
+        now=now,
+    )
+    _drop_temp_tables(session)
+    return transaction_id
+
+
+def _fill_batch(session: Session, items: Sequence[RepaymentInput]) -> None:
+    _drop_temp_tables(session)
+    session.execute(text("CREATE TEMP TABLE repayment_batch (project_id BIGINT, amount BIGINT)"))
+    session.execute(
+        insert(BATCH), [{"project_id": i.project_id, "amount": i.amount} for i in items]
+    )
+
+
+def _drop_temp_tables(session: Session) -> None:
+    # Temporary tables live as long as the connection, which the pool reuses.
+    session.execute(text("DROP TABLE IF EXISTS repayment_shares"))
+    session.execute(text("DROP TABLE IF EXISTS repayment_batch"))
+
+
+def _share_legs() -> CompoundSelect:
+    """Two legs per share: out of the lender's outstanding, into their available credit."""
+    legs = []
+    for kind, sign in ((AccountKind.OUTSTANDING, -1), (AccountKind.AVAILABLE, 1)):
+        legs.append(
+            select(
+                Account.id.label("account_id"),
+                (sign * SHARES.c.share).label("amount"),
+                SHARES.c.pledge_id.label("pledge_id"),
+            )
+            .select_from(SHARES)
+            .join(Account, (Account.lender_id == SHARES.c.lender_id) & (Account.kind == kind))
+            .where(SHARES.c.share > 0)
+        )
+    return union_all(*legs)
+
+
+def _apply_to_pledges_and_projects(session: Session, now: datetime) -> None:
+    session.execute(
+        update(Pledge)
+        .where(Pledge.id == SHARES.c.pledge_id, SHARES.c.share > 0)
+        .values(repaid=Pledge.repaid + SHARES.c.share)
+        .execution_options(synchronize_session=False)
+    )
+    done = Project.repaid + BATCH.c.amount >= Project.funded - Project.lost
+    session.execute(
+        update(Project)
+        .where(Project.id == BATCH.c.project_id)
+        .values(
+            repaid=Project.repaid + BATCH.c.amount,
+            status=case(
+                (done, literal(ProjectStatus.REPAID.value)),
+                else_=literal(ProjectStatus.REPAYING.value),
+            ),
+            closed_at=case((done, literal(now)), else_=Project.closed_at),
+            delinquent_since=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _repayment_targets(transaction_id: int) -> Select[Any]:
+    """One message per lender paid in this transaction: a round is one DM, not one per loan."""
+    return select(
+        outbox.key(f"repayment:{transaction_id}", Lender.id).label("dedupe_key"),
+        Lender.workspace_id.label("workspace_id"),
+        Lender.id.label("lender_id"),
+        null().label("channel_id"),
+        null().label("project_id"),
+        null().label("circle_id"),
+    ).where(Lender.id.in_(select(SHARES.c.lender_id)))

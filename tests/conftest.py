@@ -1,0 +1,92 @@
+"""Databases for the tests: a fresh SQLite file and a private PostgreSQL schema per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from storage.database import Database, open_database
+from storage.db import make_engine, make_sessionmaker
+from storage.rules import LendingRules
+from storage.schema import upgrade
+
+POSTGRES_URL = os.environ.get(
+    "MICROLEND_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_reachable() -> bool:
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except OperationalError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> bool:
+    available = postgres_reachable()
+    if not available and os.environ.get("CI"):
+        pytest.fail(f"CI must have PostgreSQL at {POSTGRES_URL}")
+    return available
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file, copied for each test: migrations run once per session."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def sqlite_database(template: Path, directory: Path) -> Database:
+    path = directory / "microlend.db"
+    shutil.copy(template, path)
+    return open_database(f"sqlite:///{path}", auto_upgrade=False)
+
+
+@pytest.fixture
+def sqlite_db(sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
+    database = sqlite_database(sqlite_template, tmp_path)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def postgres_db(postgres_available: bool) -> Iterator[Database]:
+    if not postgres_available:
+        pytest.skip(f"no PostgreSQL server reachable at {POSTGRES_URL}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    upgrade(engine)
+    yield Database(engine, make_sessionmaker(engine))
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest) -> Database:
+    """The same test on both databases."""
+    return request.getfixturevalue(f"{request.param}_db")
+
+
+@pytest.fixture
+def rules() -> LendingRules:
+    return LendingRules()
