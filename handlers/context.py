@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from slack_sdk import WebClient
+
 from storage.database import Database
 from storage.lenders import SlackIdentity
 from storage.operations import utcnow
 from storage.rules import LendingRules
+from templates.render import RenderedMessage
 
 
 @dataclass(frozen=True)
@@ -54,3 +57,26 @@ def _team_of(body: Mapping[str, Any]) -> str | None:
     if isinstance(team, dict):
         return team.get("id")
     return body.get("team_id")
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """One `/lend SUBCOMMAND ...` call, parsed: what a subcommand function receives."""
+
+    services: Services
+    identity: SlackIdentity
+    channel_id: str
+    args: list[str]
+    trigger_id: str
+    client: WebClient
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a subcommand answers: ephemeral unless meant for the channel (circle posts)."""
+
+    message: RenderedMessage
+    in_channel: bool = False
+
+
+Subcommand = Callable[[CommandRequest], Reply]
