@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, literal, null, select
+from sqlalchemy import Integer, Select, String, literal, null, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -79,7 +79,7 @@ def enqueue_select(
         literal(now).label("due_at"),
         literal(0).label("attempts"),
         literal(now).label("created_at"),
-    )
+    ).where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
     columns = [*TARGET_COLUMNS, "kind", "payload", "status", "due_at", "attempts", "created_at"]
     statement = _insert_ignoring_duplicates(session).from_select(columns, rows)
     return session.execute(statement).rowcount
@@ -93,6 +93,15 @@ def key(prefix: str, *parts: ColumnElement[Any]) -> ColumnElement[str]:
     return expression
 
 
+def no_id() -> ColumnElement[int]:
+    # Typed NULLs: PostgreSQL will not put an untyped NULL from a SELECT into an integer column.
+    return null().cast(Integer)
+
+
+def no_text() -> ColumnElement[str]:
+    return null().cast(String)
+
+
 def lender_targets(prefix: str, project_ids: Select[tuple[int]]) -> Select[Any]:
     """One target per (project, lender) among the live pledges of the chosen projects."""
     return (
@@ -100,9 +109,9 @@ def lender_targets(prefix: str, project_ids: Select[tuple[int]]) -> Select[Any]:
             key(prefix, Pledge.project_id, Pledge.lender_id).label("dedupe_key"),
             Lender.workspace_id.label("workspace_id"),
             Pledge.lender_id.label("lender_id"),
-            null().label("channel_id"),
+            no_text().label("channel_id"),
             Pledge.project_id.label("project_id"),
-            null().label("circle_id"),
+            no_id().label("circle_id"),
         )
         .join(Lender, Lender.id == Pledge.lender_id)
         .where(Pledge.project_id.in_(project_ids))
@@ -116,7 +125,7 @@ def circle_targets(prefix: str, project_ids: Select[tuple[int]]) -> Select[Any]:
         select(
             key(prefix, Pledge.project_id, Circle.id).label("dedupe_key"),
             Circle.workspace_id.label("workspace_id"),
-            null().label("lender_id"),
+            no_id().label("lender_id"),
             Circle.channel_id.label("channel_id"),
             Pledge.project_id.label("project_id"),
             Circle.id.label("circle_id"),

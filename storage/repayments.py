@@ -20,7 +20,6 @@ from sqlalchemy import (
     column,
     insert,
     literal,
-    null,
     select,
     table,
     text,
@@ -326,7 +325,7 @@ def _repayment_targets(transaction_id: int) -> Select[Any]:
         outbox.key(f"repayment:{transaction_id}", Lender.id).label("dedupe_key"),
         Lender.workspace_id.label("workspace_id"),
         Lender.id.label("lender_id"),
-        null().label("channel_id"),
-        null().label("project_id"),
-        null().label("circle_id"),
+        outbox.no_text().label("channel_id"),
+        outbox.no_id().label("project_id"),
+        outbox.no_id().label("circle_id"),
     ).where(Lender.id.in_(select(SHARES.c.lender_id)))
