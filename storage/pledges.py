@@ -84,7 +84,7 @@ def _pledge(
     project = session.get(Project, request.project_id)
     if project is None:
         raise Refused("unknown_project", "There is no such project.")
-    still_needed = _check_amount(project, request.amount, rules, now)
+    _check_amount(project, request.amount, rules, now)
     if request.circle_id is not None:
         _check_member(session, request.circle_id, request.lender_id)
     available = lender_balance(session, request.lender_id, AccountKind.AVAILABLE)
@@ -98,7 +98,7 @@ def _pledge(
         )
     if from_payroll:
         _take_new_money(session, request.lender_id, from_payroll, rules, now)
-    _add_funding(session, project, request.amount, rules)
+    left = _add_funding(session, project, request.amount, rules)
     pledge_id = _insert_pledge(session, request, from_credit, from_payroll, now)
     accounts = lender_accounts(session, request.lender_id)
     post(
@@ -112,8 +112,7 @@ def _pledge(
         now=now,
         operation_key=key,
     )
-    funded = request.amount == still_needed
-    if funded:
+    if left == 0:
         fund_project(session, project.id, now)
     if request.circle_id is not None:
         _announce_circle_pledge(session, request.circle_id, pledge_id, project.id, now)
@@ -124,8 +123,8 @@ def _pledge(
         amount=request.amount,
         from_credit=from_credit,
         from_payroll=from_payroll,
-        still_needed=still_needed - request.amount,
-        funded_project=funded,
+        still_needed=left,
+        funded_project=left == 0,
         circle_id=request.circle_id,
     )
 
@@ -149,7 +148,7 @@ def _announce_circle_pledge(
     )
 
 
-def _check_amount(project: Project, amount: int, rules: LendingRules, now: datetime) -> int:
+def _check_amount(project: Project, amount: int, rules: LendingRules, now: datetime) -> None:
     if project.status != ProjectStatus.FUNDRAISING or project.deadline <= now:
         raise Refused(
             "project_closed",
@@ -171,7 +170,6 @@ def _check_amount(project: Project, amount: int, rules: LendingRules, now: datet
             f"The smallest pledge is {money(rules.min_pledge)} "
             f"(or exactly the {money(still_needed)} that {project.reference} still needs).",
         )
-    return still_needed
 
 
 def _check_member(session: Session, circle_id: int, lender_id: int) -> None:
@@ -215,9 +213,10 @@ def _take_new_money(
     )
 
 
-def _add_funding(session: Session, project: Project, amount: int, rules: LendingRules) -> None:
-    """The last-20-EUR race: the WHERE clause decides it, re-checked after a concurrent commit."""
-    done = session.execute(
+def _add_funding(session: Session, project: Project, amount: int, rules: LendingRules) -> int:
+    """The last-20-EUR race, decided by the WHERE clause (PostgreSQL re-checks it after a
+    concurrent commit); returns what the project still needs after this pledge."""
+    funded = session.execute(
         update(Project)
         .where(
             Project.id == project.id,
@@ -225,10 +224,11 @@ def _add_funding(session: Session, project: Project, amount: int, rules: Lending
             Project.funded + amount <= Project.amount,
         )
         .values(funded=Project.funded + amount)
+        .returning(Project.funded)
         .execution_options(synchronize_session=False)
-    )
-    if done.rowcount == 1:
-        return
+    ).scalar_one_or_none()
+    if funded is not None:
+        return project.amount - funded
     session.refresh(project)
     still_needed = project.amount - project.funded
     if project.status != ProjectStatus.FUNDRAISING or still_needed == 0:
