@@ -33,6 +33,8 @@ class PledgeRequest:
     circle_id: int | None = None
     # Re-lending and auto-lending spend only credit that is already there.
     credit_only: bool = False
+    # Placed by the lender's auto-relend preference: they are told it was made.
+    automatic: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def _params(request: PledgeRequest) -> dict[str, object]:
         "amount": request.amount,
         "circle": request.circle_id,
         "credit_only": request.credit_only,
+        "automatic": request.automatic,
     }
 
 
@@ -114,6 +117,16 @@ def _pledge(
     )
     if left == 0:
         fund_project(session, project.id, now)
+    if request.automatic:
+        outbox.enqueue(
+            session,
+            dedupe_key=f"autolend:{pledge_id}",
+            kind="autolend",
+            payload={"pledge_id": pledge_id},
+            now=now,
+            lender_id=request.lender_id,
+            project_id=project.id,
+        )
     if request.circle_id is not None:
         _announce_circle_pledge(session, request.circle_id, pledge_id, project.id, now)
     return PledgeResult(
