@@ -22,6 +22,7 @@ from storage.importers.project_rows import (
 )
 from storage.importers.rows import (
     BadRow,
+    ImportFileError,
     SourceRow,
     decimal,
     optional_text,
@@ -56,7 +57,7 @@ MAX_RATE = Decimal(100_000)
 
 def check_rate(rate: Decimal) -> None:
     if not rate.is_finite() or not 0 < rate <= MAX_RATE:
-        raise ValueError(f"The USD rate must be a positive number, not {rate}.")
+        raise ImportFileError(f"The USD rate must be a positive number, not {rate}.")
 
 
 def parse_row(row: SourceRow, *, usd_rate: Decimal) -> ProjectRow:

@@ -24,6 +24,7 @@ from storage.importers import generic, kiva
 from storage.importers.project_rows import ProjectRow
 from storage.importers.rows import (
     BATCH_SIZE,
+    ImportFileError,
     ImportReport,
     ReportBuilder,
     SourceRow,
@@ -79,11 +80,11 @@ def _reader(
 ) -> tuple[Iterable[SourceRow], Callable[[SourceRow], ProjectRow]]:
     if fmt is ProjectFormat.KIVA:
         if usd_rate is None:
-            raise ValueError("Kiva amounts are in USD: give the USD exchange rate.")
+            raise ImportFileError("Kiva amounts are in USD: give the USD exchange rate.")
         kiva.check_rate(usd_rate)
         return read_csv(stream, kiva.COLUMNS), partial(kiva.parse_row, usd_rate=usd_rate)
     if usd_rate is not None:
-        raise ValueError("Only Kiva files are in USD; csv and json amounts need no rate.")
+        raise ImportFileError("Only Kiva files are in USD; csv and json amounts need no rate.")
     parse = partial(generic.parse_row, currency=rules.currency)
     if fmt is ProjectFormat.CSV:
         return read_csv(stream, generic.REQUIRED), parse
