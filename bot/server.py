@@ -1,0 +1,127 @@
+"""Serving the Bolt app: waitress over HTTP (production), or Socket Mode behind a firewall."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from waitress import create_server
+from waitress.server import BaseWSGIServer
+from waitress.wasyncore import close_all
+
+from bot.app import create_app, services_for
+from bot.settings import Settings, SettingsError
+from storage.database import Database, open_database
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+DEFAULT_THREADS = 8
+
+logger = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def wsgi_app(app: App, db: Database) -> WsgiApp:
+    """Commands, interactivity and events on one URL (as `app.yaml` says), plus a health check."""
+    bolt = SlackRequestHandler(app, path=EVENTS_PATH)
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        route = (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+        if route == ("POST", EVENTS_PATH):
+            return bolt(environ, start_response)
+        if route == ("GET", HEALTH_PATH):
+            healthy = _database_answers(db)
+            return _plain(
+                start_response,
+                "200 OK" if healthy else "503 Service Unavailable",
+                "ok" if healthy else "database unavailable",
+            )
+        return _plain(start_response, "404 Not Found", "not found")
+
+    return application
+
+
+def _database_answers(db: Database) -> bool:
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        logger.exception("health check: the database does not answer")
+        return False
+    return True
+
+
+def _plain(start_response: StartResponse, status: str, body: str) -> list[bytes]:
+    data = body.encode()
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class RunningServer(NamedTuple):
+    """A server started in a background thread: where it listens and how to stop it."""
+
+    port: int
+    stop: Callable[[], None]
+
+
+def start_in_thread(
+    app: App,
+    db: Database,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    threads: int = DEFAULT_THREADS,
+) -> RunningServer:
+    """Serve on a background thread (port 0 picks a free port): for tests and benchmarks."""
+    server = _create(app, db, host, port, threads)
+    thread = threading.Thread(target=server.run, name="microlend-http", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        # Emptying waitress's socket map from inside its own loop ends the loop cleanly.
+        server.trigger.pull_trigger(lambda: close_all(server._map, ignore_all=True))
+        thread.join(timeout=5)
+        server.task_dispatcher.shutdown()
+
+    return RunningServer(int(server.effective_port), stop)  # type: ignore[arg-type]
+
+
+def _create(app: App, db: Database, host: str, port: int, threads: int) -> BaseWSGIServer:
+    server = create_server(
+        wsgi_app(app, db), host=host, port=port, threads=threads, ident="microlend"
+    )
+    assert isinstance(server, BaseWSGIServer)  # one host and port give one socket
+    return server
+
+
+def _open(settings: Settings) -> tuple[App, Database]:
+    if not settings.slack_bot_token:
+        raise SettingsError("SLACK_BOT_TOKEN is required to talk to Slack.")
+    db = open_database(settings.database_url)
+    return create_app(settings, services_for(settings, db)), db
+
+
+def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000) -> None:
+    """HTTP mode (`microlend serve`): block serving Slack's requests on waitress."""
+    if not settings.slack_signing_secret:
+        raise SettingsError("SLACK_SIGNING_SECRET is required in HTTP mode.")
+    app, db = _open(settings)
+    logger.info("serving %s and %s on %s:%d", EVENTS_PATH, HEALTH_PATH, host, port)
+    _create(app, db, host, port, DEFAULT_THREADS).run()
+
+
+def run_socket_mode(settings: Settings) -> None:
+    """Socket Mode (`microlend run`): no public URL needed, for a laptop or behind a firewall."""
+    if not settings.slack_app_token:
+        raise SettingsError("SLACK_APP_TOKEN (xapp-...) is required for Socket Mode.")
+    app, _db = _open(settings)
+    SocketModeHandler(app, settings.slack_app_token).start()

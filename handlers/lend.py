@@ -1,0 +1,82 @@
+"""`/lend WORD ...`: ack first, then find the subcommand, run it, and respond with its reply."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from handlers import admin, circles, lending
+from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
+from templates.render import render_message
+
+logger = logging.getLogger(__name__)
+
+COMMAND = "/lend"
+# Nobody types more than this many words to /lend; longer text is cut before it is parsed.
+MAX_WORDS = 20
+
+
+def usage(unknown: str | None = None) -> Reply:
+    """What `/lend help` and anything /lend does not understand answer."""
+    return Reply(render_message("help.json.j2", unknown=unknown))
+
+
+def _help(_request: CommandRequest) -> Reply:
+    return usage()
+
+
+def subcommands() -> dict[str, Subcommand]:
+    """Every `/lend WORD`: the lending ones, circles and admin, in one table."""
+    return {
+        "help": _help,
+        **lending.SUBCOMMANDS,
+        **circles.SUBCOMMANDS,
+        **admin.SUBCOMMANDS,
+    }
+
+
+def parse(text: str) -> tuple[str, list[str]]:
+    """The subcommand word (lower-cased) and its arguments."""
+    words = text.split()[:MAX_WORDS]
+    if not words:
+        return "help", []
+    return words[0].lower(), words[1:]
+
+
+def dispatch(table: Mapping[str, Subcommand], request: CommandRequest, word: str) -> Reply:
+    subcommand = table.get(word)
+    if subcommand is None:
+        return usage(unknown=word)
+    try:
+        return subcommand(request)
+    except Exception:
+        # The person still deserves an answer; the traceback goes to the operator's log.
+        logger.exception("/lend %s failed", word)
+        return Reply(render_message("error.json.j2", problem=None))
+
+
+def register(app: App, services: Services) -> None:
+    table = subcommands()
+
+    @app.command(COMMAND)
+    def on_lend(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        word, args = parse(str(body.get("text", "")))
+        request = CommandRequest(
+            services=services,
+            identity=identity_from(body),
+            channel_id=str(body.get("channel_id", "")),
+            args=args,
+            trigger_id=str(body.get("trigger_id", "")),
+            client=client,
+        )
+        reply = dispatch(table, request, word)
+        respond(
+            text=reply.message.text,
+            blocks=reply.message.blocks,
+            response_type="in_channel" if reply.in_channel else "ephemeral",
+        )
