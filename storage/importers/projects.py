@@ -165,7 +165,7 @@ def _partner_ids(session: Session, rows: list[ProjectRow]) -> dict[str, int]:
     found = session.execute(
         select(Partner.external_id, Partner.id).where(Partner.external_id.in_(wanted))
     )
-    return dict(found.tuples().all())
+    return {external_id: partner_id for external_id, partner_id in found}
 
 
 def _project_values(

@@ -183,7 +183,7 @@ def read_csv(stream: BinaryIO, required: Sequence[str]) -> Iterator[SourceRow]:
 
 def _header(reader: Iterator[list[str]], lines: _Lines, required: Sequence[str]) -> list[str]:
     try:
-        header = [name.strip() for name in next(reader)]
+        header = [name.strip() for name in next(row for row in reader if row)]
     except StopIteration:
         raise ImportFileError(
             "The file is empty: it needs a header line naming the columns."
