@@ -62,7 +62,8 @@ class EmulatorConfig:
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     # Slack's trigger_id is valid for 3 seconds.
     trigger_ttl_seconds: float = 3.0
-    server_threads: int = 4
+    # Handlers never block, so two threads are plenty; more only contend for the GIL.
+    server_threads: int = 2
     clock: Clock = time.time
 
     @classmethod

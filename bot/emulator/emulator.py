@@ -63,6 +63,10 @@ class Emulator:
         return self._server.url
 
     @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
     def base_url(self) -> str:
         """What ``WebClient(base_url=...)`` takes: ``http://127.0.0.1:PORT/api/``."""
         return self.url + API_PREFIX

@@ -221,9 +221,10 @@ class BackgroundServer:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
-        # The asyncore loop runs while its socket map is non-empty; emptying the map from
-        # inside the loop (a trigger thunk) ends it without racing its own bookkeeping.
+        # Stop the workers first so none touches a channel (or pulls the trigger) after the
+        # sockets are closed; then empty the socket map from inside the loop (a trigger
+        # thunk), which ends the loop without racing its own bookkeeping.
+        server.task_dispatcher.shutdown()
         server.trigger.pull_trigger(lambda: close_all(server._map, ignore_all=True))  # type: ignore[union-attr]
         thread.join(timeout=5)
-        server.task_dispatcher.shutdown()
         self._server = self._thread = None
