@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
-from sqlalchemy import ColumnElement, Select, func, insert, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    cast,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
@@ -192,7 +202,8 @@ def _per_lender(source: _Source, export_id: int) -> Select[tuple[str, str, str, 
             Lender.slack_user_id,
             Workspace.org_key,
             Lender.display_name,
-            func.sum(source.amount),
+            # PostgreSQL sums bigints as numeric; the cast keeps amounts integers.
+            cast(func.sum(source.amount), BigInteger),
         )
         .select_from(source.export.class_)
         .join(Lender, Lender.id == source.lender)
