@@ -55,6 +55,8 @@ class Delivery:
     status: int
     body: str
     headers: dict[str, str]
+    # The headers it was sent with (signature, timestamp, retry headers).
+    sent_headers: dict[str, str] = field(default_factory=dict)
     recorded: list[Message | View] = field(default_factory=list)
 
     @property
@@ -371,7 +373,8 @@ class AppSender:
             connection.request("POST", url.path or "/", request.body.encode(), headers)
             response = connection.getresponse()
             body = response.read().decode("utf-8", "replace")
-            return Delivery(request, response.status, body, dict(response.getheaders()))
+            answer_headers = dict(response.getheaders())
+            return Delivery(request, response.status, body, answer_headers, headers)
         finally:
             connection.close()
 

@@ -330,3 +330,30 @@ def test_seed_from_json(tmp_path: Any) -> None:
         assert client.auth_test()["enterprise_id"] == "E1"
         assert client.users_info(user="U1")["user"]["tz"] == "Asia/Dushanbe"
         assert client.conversations_members(channel="C1")["members"] == ["U1"]
+
+
+# -- response_url ----------------------------------------------------------------------
+
+
+def _respond(url: str, body: dict[str, Any]) -> int:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return int(response.status)
+
+
+def test_response_url_posts_ephemeral_in_channel_and_deletes(
+    slack: Emulator, client: WebClient, general: Channel, alice: User
+) -> None:
+    original = slack.state.find_message(
+        general.id, client.chat_postMessage(channel=general.id, text="vote")["ts"]
+    )
+    target = slack.state.issue_response_target(general.id, alice.id, original)
+    url = f"{slack.url}/actions/{target.id}"
+    assert _respond(url, {"text": "only alice"}) == 200
+    assert [m.text for m in slack.ephemerals(alice.id)] == ["only alice"]
+    _respond(url, {"text": "everyone", "response_type": "in_channel"})
+    assert [m.text for m in slack.messages(general.id)] == ["vote", "everyone"]
+    _respond(url, {"delete_original": True})
+    assert [m.text for m in slack.messages(general.id)] == ["everyone"]
+    assert [c.method for c in slack.calls()][-3:] == ["response_url"] * 3
