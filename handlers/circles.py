@@ -1,23 +1,242 @@
-"""`/lend circle ...` and `/lend circles`: lending circles in channels."""
+"""`/lend circle ...` and `/lend circles`: lending circles in channels, their buttons and events.
+
+Thin on purpose: parse the words, call one `storage.circles` operation (which checks the
+organisation, membership and lead), render one template. The Join button's value names a
+circle id only; the operation looks it up within the clicker's own organisation.
+"""
 
 from __future__ import annotations
 
-from slack_bolt import App
+import re
+from collections.abc import Callable
+from typing import Any
 
-from handlers.context import CommandRequest, Reply, Services, Subcommand
-from templates.render import render_message
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
+from handlers.events import event_identity
+from handlers.lending import ids_from, problem
+from storage import circles as ops
+from storage.lenders import SlackIdentity
+from storage.money import AmountError, parse_amount
+from storage.operations import Outcome, Refusal
+from templates.render import RenderedMessage, render_message
+
+# How Slack writes a mention in a command's text: `<@U123ABC>` or `<@U123ABC|name>`.
+MENTION = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^<>]{0,100})?>")
+
+
+def message(services: Services, template: str, **context: Any) -> RenderedMessage:
+    return render_message(template, currency=services.rules.currency, **context)
+
+
+def usage(text: str | None = None) -> Reply:
+    return Reply(render_message("circle_help.json.j2", problem=text or ""))
+
+
+def refused(refusal: Refusal | None) -> Reply:
+    return problem(refusal.message if refusal else "That did not work; nothing was changed.")
+
+
+def done(request: CommandRequest, outcome: str, name: str, user_id: str | None = None) -> Reply:
+    return Reply(
+        message(
+            request.services, "circle_done.json.j2", outcome=outcome, name=name, user_id=user_id
+        )
+    )
+
+
+# -- /lend circle WORD ... -------------------------------------------------------------
+
+
+def show(request: CommandRequest) -> Reply:
+    outcome = ops.circle_stats(request.services.db.sessions, request.identity, request.channel_id)
+    if not outcome.ok:
+        return refused(outcome.refusal)
+    return Reply(message(request.services, "circle_stats.json.j2", stats=outcome.value()))
+
+
+def create(request: CommandRequest) -> Reply:
+    if request.channel_id.startswith("D"):
+        return problem(
+            "Run `/lend circle create NAME` in the channel that should become the circle."
+        )
+    words = request.args[1:]
+    goal: int | None = None
+    if len(words) >= 2 and words[-2].lower() == "goal":
+        try:
+            goal = parse_amount(words[-1], currency=request.services.rules.currency)
+        except AmountError as error:
+            return problem(f"The goal: {error}.")
+        words = words[:-2]
+    outcome = ops.create_circle(
+        request.services.db.sessions,
+        request.identity,
+        request.channel_id,
+        " ".join(words),
+        goal,
+        now=request.services.clock(),
+    )
+    if not outcome.ok:
+        return refused(outcome.refusal)
+    card = message(request.services, "circle_card.json.j2", circle=outcome.value(), kind="created")
+    return Reply(card, in_channel=True)
+
+
+def join(request: CommandRequest) -> Reply:
+    return membership_reply(
+        request.services,
+        ops.join_circle(
+            request.services.db.sessions,
+            request.identity,
+            channel_id=request.channel_id,
+            now=request.services.clock(),
+        ),
+    )
+
+
+def membership_reply(services: Services, outcome: Outcome[ops.Membership]) -> Reply:
+    if not outcome.ok:
+        return refused(outcome.refusal)
+    result = outcome.value()
+    word = "joined" if result.changed else "already_member"
+    return Reply(message(services, "circle_done.json.j2", outcome=word, name=result.circle.name))
+
+
+def leave(request: CommandRequest) -> Reply:
+    outcome = ops.leave_circle(request.services.db.sessions, request.identity, request.channel_id)
+    if not outcome.ok:
+        return refused(outcome.refusal)
+    result = outcome.value()
+    if result.new_lead_user_id:
+        return done(request, "handed_over", result.circle.name, result.new_lead_user_id)
+    return done(request, "left" if result.changed else "not_member", result.circle.name)
+
+
+def invite(request: CommandRequest) -> Reply:
+    found = MENTION.fullmatch(request.args[1]) if len(request.args) == 2 else None
+    if found is None:
+        return usage("Name one person to invite: `/lend circle invite @someone`.")
+    invitee = found.group(1)
+    outcome = ops.invite_to_circle(
+        request.services.db.sessions, request.identity, request.channel_id, invitee
+    )
+    if not outcome.ok:
+        return refused(outcome.refusal)
+    invitation = outcome.value()
+    if invitation.already_member:
+        return done(request, "invitee_member", invitation.circle.name, invitee)
+    card = message(
+        request.services,
+        "circle_card.json.j2",
+        circle=invitation.circle,
+        kind="invite",
+        inviter=request.identity.user_id,
+    )
+    # Posting to a user id delivers to their DM with the app.
+    request.client.chat_postMessage(channel=invitee, text=card.text, blocks=card.blocks)
+    return done(request, "invited", invitation.circle.name, invitee)
+
+
+def feature(request: CommandRequest) -> Reply:
+    if len(request.args) != 2:
+        return usage("Name one project: `/lend circle feature REF`.")
+    outcome = ops.feature_project(
+        request.services.db.sessions,
+        request.identity,
+        request.channel_id,
+        request.args[1],
+        now=request.services.clock(),
+    )
+    if not outcome.ok:
+        return refused(outcome.refusal)
+    post = message(request.services, "circle_feature.json.j2", project=outcome.value())
+    return Reply(post, in_channel=True)
+
+
+def summary(request: CommandRequest) -> Reply:
+    choice = request.args[1].lower() if len(request.args) == 2 else ""
+    if choice not in ("on", "off"):
+        return usage("Say `/lend circle summary on` or `/lend circle summary off`.")
+    outcome = ops.set_weekly_summary(
+        request.services.db.sessions, request.identity, request.channel_id, choice == "on"
+    )
+    if not outcome.ok:
+        return refused(outcome.refusal)
+    return done(request, f"summary_{choice}", outcome.value().name)
+
+
+ACTIONS: dict[str, Callable[[CommandRequest], Reply]] = {
+    "create": create,
+    "join": join,
+    "leave": leave,
+    "invite": invite,
+    "feature": feature,
+    "summary": summary,
+    "help": lambda _request: usage(),
+}
 
 
 def circle(request: CommandRequest) -> Reply:
-    return Reply(render_message("circle_help.json.j2", problem=""))
+    if not request.args:
+        return show(request)
+    action = ACTIONS.get(request.args[0].lower())
+    if action is None:
+        return usage(f"`{request.args[0][:30]}` is not a circle command.")
+    return action(request)
 
 
-def circles(request: CommandRequest) -> Reply:
-    return Reply(render_message("circle_help.json.j2", problem=""))
+def leaderboard(request: CommandRequest) -> Reply:
+    board = ops.leaderboard(
+        request.services.db.sessions, request.identity.org_key, now=request.services.clock()
+    )
+    return Reply(message(request.services, "circle_leaderboard.json.j2", board=board))
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {"circle": circle, "circles": circles}
+SUBCOMMANDS: dict[str, Subcommand] = {"circle": circle, "circles": leaderboard}
+
+
+# -- the Join button and the welcome ---------------------------------------------------
+
+
+def join_from_button(services: Services, identity: SlackIdentity, value: str) -> Reply:
+    data = ids_from(value, "circle")
+    if data is None:
+        return problem("That button is not valid any more; try `/lend circle join` in the channel.")
+    outcome = ops.join_circle(
+        services.db.sessions, identity, circle_id=data["circle"], now=services.clock()
+    )
+    return membership_reply(services, outcome)
+
+
+def welcome(services: Services, client: WebClient, body: dict[str, Any], bot_user: str) -> None:
+    """Someone joined a circle's channel: show them (and only them) the Join button."""
+    event = body.get("event") or {}
+    user_id, channel_id = str(event.get("user", "")), str(event.get("channel", ""))
+    if not user_id or user_id == bot_user:
+        return
+    identity = event_identity(body, user_id)
+    found = ops.circle_in_channel(services.db.sessions, identity.org_key, channel_id)
+    if found is None:
+        return
+    card = message(services, "circle_card.json.j2", circle=found, kind="welcome")
+    client.chat_postEphemeral(channel=channel_id, user=user_id, text=card.text, blocks=card.blocks)
 
 
 def register(app: App, services: Services) -> None:
-    """Buttons and events of circles; none yet."""
+    @app.action("circle_join")
+    def on_join(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        value = str((body.get("actions") or [{}])[0].get("value", ""))
+        reply = join_from_button(services, identity_from(body), value)
+        respond(
+            text=reply.message.text,
+            blocks=reply.message.blocks,
+            response_type="ephemeral",
+            replace_original=False,
+        )
+
+    @app.event("member_joined_channel")
+    def on_member_joined(body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+        welcome(services, client, body, str(context.get("bot_user_id") or ""))
