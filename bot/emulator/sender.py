@@ -123,6 +123,7 @@ class AppSender:
         try:
             text, blocks = message_content(answer)
         except SlackError:
+            # Slack shows the user an error instead of a malformed ack; nothing is posted.
             return []
         in_channel = answer.get("response_type") == "in_channel"
         message = Message(
@@ -161,7 +162,7 @@ class AppSender:
 
     def _visible_to(self, user_id: str) -> list[Message | View]:
         """What the user sees, newest first: the top modal, Home, then messages."""
-        visible: list[Message | View] = list(reversed(self.state.modal_stack(user_id)[-1:]))
+        visible: list[Message | View] = list(self.state.modal_stack(user_id)[-1:])
         home = self.state.home_view(user_id)
         if home:
             visible.append(home)
