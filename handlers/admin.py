@@ -1,21 +1,172 @@
-"""`/lend admin ...`: operator commands, for the user ids in `Services.admins` only."""
+"""`/lend admin ...`: operator commands, for the user ids in `Services.admins` only.
+
+Authorisation is checked on every call from the signed request's user id, before any
+argument is looked at; everyone else gets a polite refusal and nothing changes. Idempotency
+keys come from the command's `trigger_id`, which Slack issues once per invocation, so a
+replayed request changes nothing.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from typing import Any
+
 from slack_bolt import App
 
+from handlers.circles import MENTION
 from handlers.context import CommandRequest, Reply, Services, Subcommand
+from handlers.lending import problem
+from storage.closing import default_project
+from storage.credit import grant_credit
+from storage.db import transaction
+from storage.lenders import SlackIdentity, ensure_lender
+from storage.money import AmountError, parse_amount
+from storage.operations import Outcome
+from storage.programme import post_impact_update, programme_stats
+from storage.projects import find_project
+from storage.repayments import RepaymentInput, record_repayment
 from templates.render import render_message
+
+# Slack sends a URL in a command's text as `<https://...>` or `<https://...|label>`.
+PHOTO = re.compile(r"<?(https?://[^\s<>|]{1,480})(?:\|[^<>]*)?>?")
+
+
+def usage(text: str | None = None) -> Reply:
+    return Reply(render_message("admin_help.json.j2", problem=text or ""))
+
+
+def done(request: CommandRequest, action: str, result: object) -> Reply:
+    context = {"action": action, "result": result, "currency": request.services.rules.currency}
+    return Reply(render_message("admin_done.json.j2", **context))
+
+
+def answer(request: CommandRequest, action: str, outcome: Outcome[Any]) -> Reply:
+    if not outcome.ok:
+        return problem(outcome.refusal.message if outcome.refusal else "Nothing was changed.")
+    return done(request, action, outcome.value())
+
+
+def project_id(request: CommandRequest, ref: str) -> int | None:
+    with request.services.db.sessions() as session:
+        found = find_project(session, ref)
+        return None if found is None else found.id
+
+
+def amount(request: CommandRequest, text: str) -> int:
+    return parse_amount(text, currency=request.services.rules.currency)
+
+
+# -- the operator commands --------------------------------------------------------------
+
+
+def stats(request: CommandRequest) -> Reply:
+    return done(request, "stats", programme_stats(request.services.db.sessions))
+
+
+def impact_update(request: CommandRequest) -> Reply:
+    words = request.args[1:]
+    photo: str | None = None
+    if len(words) >= 3 and words[-2].lower() == "photo":
+        found = PHOTO.fullmatch(words[-1])
+        if found is None:
+            return usage("The photo must be an http(s) URL: `photo https://...`.")
+        photo, words = found.group(1), words[:-2]
+    if len(words) < 2:
+        return usage("Say which project and what happened: `/lend admin update REF TEXT`.")
+    project = project_id(request, words[0])
+    if project is None:
+        return problem(f"There is no project {words[0][:20]!r}.")
+    outcome = post_impact_update(
+        request.services.db.sessions,
+        project,
+        " ".join(words[1:]),
+        photo_url=photo,
+        posted_by=request.identity.user_id,
+        now=request.services.clock(),
+    )
+    return answer(request, "update", outcome)
+
+
+def repay(request: CommandRequest) -> Reply:
+    if len(request.args) not in (3, 4):
+        return usage("Say `/lend admin repay REF AMOUNT [REFERENCE]`.")
+    project = project_id(request, request.args[1])
+    if project is None:
+        return problem(f"There is no project {request.args[1][:20]!r}.")
+    reference = request.args[3] if len(request.args) == 4 else f"slack:{request.trigger_id}"
+    item = RepaymentInput(
+        project_id=project,
+        amount=amount(request, request.args[2]),
+        paid_on=request.services.clock().date(),
+        reference=reference[:200],
+    )
+    outcome = record_repayment(
+        request.services.db.sessions, item, request.services.rules, now=request.services.clock()
+    )
+    return answer(request, "repay", outcome)
+
+
+def mark_default(request: CommandRequest) -> Reply:
+    if len(request.args) < 2:
+        return usage("Say `/lend admin default REF [REASON]`.")
+    project = project_id(request, request.args[1])
+    if project is None:
+        return problem(f"There is no project {request.args[1][:20]!r}.")
+    outcome = default_project(
+        request.services.db.sessions,
+        project,
+        reason=" ".join(request.args[2:]),
+        key=f"admin-default:{request.trigger_id}",
+        now=request.services.clock(),
+    )
+    return answer(request, "default", outcome)
+
+
+def grant(request: CommandRequest) -> Reply:
+    found = MENTION.fullmatch(request.args[1]) if len(request.args) >= 3 else None
+    if found is None:
+        return usage("Say `/lend admin grant @someone AMOUNT [REASON]`.")
+    grantee = SlackIdentity(
+        found.group(1), request.identity.team_id, request.identity.enterprise_id
+    )
+    with transaction(request.services.db.sessions) as session:
+        # The grantee is someone of the admin's own organisation, created on first sight.
+        lender = ensure_lender(session, grantee, now=request.services.clock()).id
+    outcome = grant_credit(
+        request.services.db.sessions,
+        lender,
+        amount(request, request.args[2]),
+        key=f"admin-grant:{request.trigger_id}",
+        reason=" ".join(request.args[3:]) or f"granted by {request.identity.user_id}",
+        now=request.services.clock(),
+    )
+    return answer(request, "grant", outcome)
+
+
+ACTIONS: dict[str, Callable[[CommandRequest], Reply]] = {
+    "stats": stats,
+    "update": impact_update,
+    "repay": repay,
+    "default": mark_default,
+    "grant": grant,
+}
 
 
 def admin(request: CommandRequest) -> Reply:
     if not request.services.is_admin(request.identity.user_id):
         return Reply(render_message("admin_refused.json.j2"))
-    return Reply(render_message("admin_help.json.j2", problem=""))
+    action = ACTIONS.get(request.args[0].lower()) if request.args else None
+    if action is None:
+        return usage()
+    try:
+        return action(request)
+    except AmountError as error:
+        return problem(f"The amount: {error}.")
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {"admin": admin}
 
 
 def register(app: App, services: Services) -> None:
-    """Operator commands have no buttons or events."""
+    """Operator commands are slash commands only: no buttons, modals or events to listen to."""

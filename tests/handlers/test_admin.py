@@ -1,0 +1,121 @@
+"""Operator commands end to end: only admins act, everyone else is refused and nothing changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from storage.database import Database
+from storage.models import (
+    ImpactUpdate,
+    LedgerTransaction,
+    Notification,
+    Project,
+    ProjectStatus,
+    Repayment,
+)
+from storage.pledges import PledgeRequest, pledge
+from storage.rules import LendingRules
+from tests.factories import make_lender, make_project
+from tests.harness import Harness, running_harness
+
+ADMIN_ID = "U0000000001"  # the emulator numbers users in the order they are added
+
+
+@pytest.fixture
+def ops(sqlite_db: Database) -> Iterator[Harness]:
+    with running_harness(sqlite_db, admins=frozenset({ADMIN_ID})) as running:
+        yield running
+
+
+@pytest.fixture
+def people(ops: Harness) -> tuple[str, str]:
+    admin, someone = ops.user("olga"), ops.user("sam")
+    assert admin.id == ADMIN_ID
+    return admin.id, someone.id
+
+
+def funded_project(db: Database, rules: LendingRules) -> tuple[int, str]:
+    """A 40 EUR project fully lent by two lenders."""
+    project_id = make_project(db, 4_000)
+    for _ in range(2):
+        request = PledgeRequest(make_lender(db, team_id="T0000000001"), project_id, 2_000)
+        assert pledge(db.sessions, request, rules, key=None).ok
+    with db.sessions() as session:
+        return project_id, session.get_one(Project, project_id).reference
+
+
+def snapshot(harness: Harness) -> tuple[int, ...]:
+    return tuple(
+        harness.count(model) for model in (ImpactUpdate, Notification, Repayment, LedgerTransaction)
+    )
+
+
+def test_everyone_else_is_refused_politely_and_nothing_changes(
+    ops: Harness, people: tuple[str, str], rules: LendingRules
+) -> None:
+    _admin, someone = people
+    _project, reference = funded_project(ops.db, rules)
+    before = snapshot(ops)
+    for text in (
+        "admin stats",
+        f"admin update {reference} Harvest is in",
+        f"admin repay {reference} 10",
+        f"admin default {reference} flood",
+        f"admin grant <@{someone}|sam> 1000",
+        "admin",
+    ):
+        ops.command(someone, text)
+        assert "only for the programme's administrators" in ops.reply_text(someone)
+    assert snapshot(ops) == before
+    assert ops.count(Project, Project.status == ProjectStatus.DEFAULTED) == 0
+
+
+def test_stats(ops: Harness, people: tuple[str, str], rules: LendingRules) -> None:
+    admin, _someone = people
+    funded_project(ops.db, rules)
+    ops.command(admin, "admin stats")
+    answer = ops.reply_text(admin)
+    assert "Lenders: 2" in answer and "Outstanding: €40.00" in answer
+
+
+def test_impact_update_reaches_the_lenders(
+    ops: Harness, people: tuple[str, str], rules: LendingRules
+) -> None:
+    admin, _someone = people
+    _project, reference = funded_project(ops.db, rules)
+    ops.command(
+        admin, f"admin update {reference} The shop opened <!channel> photo <https://x.org/a.jpg>"
+    )
+    assert "2 lenders will hear" in ops.reply_text(admin)
+    with ops.db.sessions() as session:
+        update = session.query(ImpactUpdate).one()
+        assert (update.text, update.photo_url) == (
+            "The shop opened <!channel>",
+            "https://x.org/a.jpg",
+        )
+    assert ops.count(Notification, Notification.kind == "impact") == 2
+    ops.command(admin, "admin update NOPE text")
+    assert "no project" in ops.reply_text(admin)
+
+
+def test_repay_default_and_grant(
+    ops: Harness, people: tuple[str, str], rules: LendingRules
+) -> None:
+    admin, someone = people
+    project_id, reference = funded_project(ops.db, rules)
+    ops.command(admin, f"admin repay {reference} 10 PARTNER-1")
+    assert "€10.00 recorded" in ops.reply_text(admin)
+    ops.command(admin, f"admin repay {reference} 10 PARTNER-1")  # the same reference again
+    assert ops.count(Repayment) == 1
+    ops.command(admin, f"admin repay {reference} ten")
+    assert "The amount" in ops.reply_text(admin)
+    ops.command(admin, f"admin default {reference} flood")
+    assert "€30.00 lost" in ops.reply_text(admin)
+    with ops.db.sessions() as session:
+        assert session.get_one(Project, project_id).status == ProjectStatus.DEFAULTED
+    ops.command(admin, f"admin grant <@{someone}|sam> 25 welcome")
+    assert "available credit is now €25.00" in ops.reply_text(admin)
+    ops.command(admin, "admin grant sam 25")
+    assert "grant @someone" in ops.reply_text(admin)
