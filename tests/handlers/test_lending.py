@@ -1,0 +1,294 @@
+"""/lend's lending subcommands, buttons and modals, end to end through the emulator."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from storage.credit import grant_credit
+from storage.lenders import SlackIdentity, find_lender
+from storage.models import Lender, Pledge, Project, ProjectStatus
+from storage.operations import utcnow
+from tests.factories import make_project
+from tests.harness import Harness, button_values, text_of
+
+TEAM = "T0EMULATOR"
+
+
+def lender_of(harness: Harness, user_id: str) -> Lender:
+    with harness.db.sessions() as session:
+        found = find_lender(session, SlackIdentity(user_id, TEAM))
+        assert found is not None
+        return found
+
+
+def grant(harness: Harness, user_id: str, cents: int) -> None:
+    harness.command(user_id, "credit")  # the lender exists once they have spoken to the app
+    lender = lender_of(harness, user_id)
+    outcome = grant_credit(harness.db.sessions, lender.id, cents, key=f"g{user_id}", reason="t")
+    assert outcome.ok
+
+
+def reference(harness: Harness, project_id: int) -> str:
+    with harness.db.sessions() as session:
+        project = session.get(Project, project_id)
+        assert project is not None
+        return project.reference
+
+
+def test_browse_shows_cards_with_lend_buttons_and_pages(harness: Harness) -> None:
+    ids = [make_project(harness.db, country="Peru") for _ in range(7)]
+    alice = harness.user("alice")
+    harness.command(alice.id, "browse")
+    first = harness.reply(alice.id)
+    assert len(button_values(first, "lend")) == 5
+    assert "0% of €1,000.00" in text_of(first) and "days left" in text_of(first)
+    harness.click(alice.id, "browse_next", within=first)
+    second = harness.reply(alice.id)
+    assert second.ts == first.ts  # the page was replaced, not added
+    shown = {json.loads(v)["project"] for v in button_values(second, "lend")}
+    assert len(shown) == 2 and shown < set(ids)
+    assert button_values(second, "browse_next") == []
+
+
+def test_browse_filters_match_any_case_and_unknown_words_list_choices(harness: Harness) -> None:
+    make_project(harness.db, country="Peru", sector="Agriculture", women=0)
+    wanted = make_project(harness.db, country="Burkina Faso", sector="Retail", women=1)
+    alice = harness.user("alice")
+    harness.command(alice.id, "browse BURKINA-faso retail WOMEN")
+    values = button_values(harness.reply(alice.id), "lend")
+    assert [json.loads(v)["project"] for v in values] == [wanted]
+    harness.command(alice.id, "browse narnia")
+    answer = harness.reply_text(alice.id)
+    assert "I don't know the filter `narnia`" in answer
+    assert "Burkina Faso, Peru" in answer and "Agriculture, Retail" in answer
+
+
+def test_browse_almost_funded_and_ending_soon(harness: Harness) -> None:
+    soon = make_project(harness.db, deadline=utcnow() + timedelta(days=2))
+    make_project(harness.db)
+    alice = harness.user("alice")
+    harness.command(alice.id, "browse ending-soon")
+    assert [json.loads(v)["project"] for v in button_values(harness.reply(alice.id), "lend")] == [
+        soon
+    ]
+    harness.command(alice.id, "browse almost-funded")
+    assert "No open project matches" in harness.reply_text(alice.id)
+
+
+def test_project_card_tells_the_story(harness: Harness) -> None:
+    project_id = make_project(harness.db, term_months=6)
+    alice = harness.user("alice")
+    harness.command(alice.id, f"project {reference(harness, project_id).lower()}")
+    text = harness.reply_text(alice.id)
+    for expected in ("Cusco", "Farming", "*Schedule*", "0 colleagues", "*Circles lending*"):
+        assert expected in text
+    harness.command(alice.id, "project NOPE")
+    assert "can't find that project" in harness.reply_text(alice.id)
+
+
+def test_pledge_command_confirms_then_lends_once_on_double_click(harness: Harness) -> None:
+    project_id = make_project(harness.db, amount=10_000)
+    alice = harness.user("alice")
+    grant(harness, alice.id, 1_500)
+    harness.command(alice.id, f"pledge {reference(harness, project_id)} 25")
+    confirmation = harness.reply(alice.id)
+    text = text_of(confirmation)
+    assert "€15.00 from your available credit" in text
+    assert "€10.00 of new money" in text and "still need €75.00" in text
+    assert harness.count(Pledge) == 0  # nothing moves before the confirmation
+    click = harness.click(alice.id, "pledge_confirm", within=confirmation)
+    harness.resend(click)  # the second click of a double click: the same button again
+    assert harness.count(Pledge) == 1
+    assert "nothing more was lent" in harness.reply_text(alice.id)
+    with harness.db.sessions() as session:
+        assert session.get(Project, project_id).funded == 2_500  # type: ignore[union-attr]
+    assert harness.home(alice.id)  # the Home tab was refreshed after the pledge
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("pledge {ref} abc", "as a number"),
+        ("pledge {ref} -5", "positive amount"),
+        ("pledge {ref} 20.001", "at most two decimals"),
+        ("pledge {ref} $20", "not USD"),
+        ("pledge {ref} 5000", "pledge at most €100.00"),
+        ("pledge {ref}", "like `/lend pledge"),
+        ("pledge NOPE 20", "can't find that project"),
+    ],
+)
+def test_pledge_errors_name_the_rule(harness: Harness, text: str, rule: str) -> None:
+    ref = reference(harness, make_project(harness.db, amount=10_000))
+    alice = harness.user("alice")
+    harness.command(alice.id, text.format(ref=ref))
+    assert rule in harness.reply_text(alice.id)
+    assert harness.count(Pledge) == 0
+
+
+def test_confirming_a_pledge_below_the_minimum_is_refused_with_the_rule(harness: Harness) -> None:
+    ref = reference(harness, make_project(harness.db, amount=10_000))
+    alice = harness.user("alice")
+    harness.command(alice.id, f"pledge {ref} 5")
+    harness.click(alice.id, "pledge_confirm")
+    assert "smallest pledge is €20.00" in harness.reply_text(alice.id)
+    assert harness.count(Pledge) == 0
+
+
+def test_cancel_moves_nothing(harness: Harness) -> None:
+    ref = reference(harness, make_project(harness.db))
+    alice = harness.user("alice")
+    harness.command(alice.id, f"pledge {ref} 20")
+    harness.click(alice.id, "pledge_cancel")
+    assert harness.reply_text(alice.id).startswith("Cancelled")
+    assert harness.count(Pledge) == 0
+
+
+def test_lend_button_modal_confirms_and_pledges_once(harness: Harness) -> None:
+    project_id = make_project(harness.db, amount=10_000)
+    alice = harness.user("alice")
+    harness.command(alice.id, "browse")
+    harness.click(alice.id, "lend")
+    modal = harness.modal(alice.id)
+    amount_input = next(b for b in modal.blocks if b.get("block_id") == "amount")
+    assert amount_input["element"]["initial_value"] == "€20.00"
+    assert "available credit first" in text_of(modal)
+    harness.submit(alice.id, {"amount": "30"})
+    confirm = harness.modal(alice.id)
+    assert confirm.callback_id == "pledge_confirm_modal"
+    assert "€30.00 of new money" in text_of(confirm)
+    submitted = harness.submit(alice.id)
+    harness.resend(submitted)  # a double submit: the same intent again
+    assert harness.count(Pledge, Pledge.project_id == project_id) == 1
+    assert "Thank you" in text_of(harness.modal(alice.id))
+    assert "you lent €30.00" in text_of(harness.home(alice.id))
+
+
+def test_modal_amount_errors_stay_in_the_modal(harness: Harness) -> None:
+    make_project(harness.db, amount=10_000)
+    alice = harness.user("alice")
+    harness.command(alice.id, "browse")
+    harness.click(alice.id, "lend")
+    harness.submit(alice.id, {"amount": "lots"})
+    assert "as a number" in harness.modal(alice.id).errors["amount"]
+    harness.submit(alice.id, {"amount": "500"})
+    assert "needs only €100.00" in harness.modal(alice.id).errors["amount"]
+    assert harness.count(Pledge) == 0
+
+
+def test_lend_button_on_a_closed_project_says_so(harness: Harness) -> None:
+    project_id = make_project(harness.db)
+    alice = harness.user("alice")
+    harness.command(alice.id, "browse")
+    with harness.db.sessions() as session, session.begin():
+        session.get(Project, project_id).status = ProjectStatus.EXPIRED  # type: ignore[union-attr]
+    harness.click(alice.id, "lend")
+    assert "no longer raising money" in text_of(harness.modal(alice.id))
+
+
+def test_forged_button_values_are_rechecked(harness: Harness) -> None:
+    alice = harness.user("alice")
+    harness.command(alice.id, "help")
+    for value in ['{"project": 999}', "not json", '{"project": "1; DROP"}']:
+        harness.sender._send_action(  # what a hand-made payload would send
+            alice.id,
+            harness.reply(alice.id),
+            {"type": "button", "action_id": "lend", "block_id": "b", "value": value},
+            None,
+        )
+        harness.settle()
+        assert "no longer raising money" in text_of(harness.modal(alice.id))
+    assert harness.count(Pledge) == 0
+
+
+def test_portfolio_lists_loans_and_impact(harness: Harness) -> None:
+    first = make_project(harness.db, amount=2_000, country="Peru")
+    make_project(harness.db, amount=10_000, country="Senegal")
+    alice = harness.user("alice")
+    harness.command(alice.id, f"pledge {reference(harness, first)} 20")
+    harness.click(alice.id, "pledge_confirm")
+    harness.command(alice.id, "portfolio")
+    text = harness.reply_text(alice.id)
+    assert "€20.00 in 1 loan" in text and "funded" in text
+    assert "1, 1 women" in text
+    assert "next €" in text  # the next expected repayment of the funded loan
+
+
+def test_credit_withdraw_button_and_command(harness: Harness) -> None:
+    alice = harness.user("alice")
+    grant(harness, alice.id, 5_000)
+    harness.command(alice.id, "credit")
+    card = harness.reply(alice.id)
+    assert "Available credit: €50.00" in text_of(card)
+    harness.command(alice.id, "withdraw 10")
+    assert "€10.00 is on its way" in harness.reply_text(alice.id)
+    click = harness.click(alice.id, "withdraw_all", within=card)
+    harness.resend(click)  # double click: one withdrawal
+    assert "€40.00 is on its way" in text_of(card)  # the credit card was replaced
+    harness.command(alice.id, "withdraw all")
+    assert "no available credit" in harness.reply_text(alice.id)
+    harness.command(alice.id, "withdraw lots")
+    assert "as a number" in harness.reply_text(alice.id)
+
+
+def test_relend_button_browses(harness: Harness) -> None:
+    make_project(harness.db)
+    alice = harness.user("alice")
+    grant(harness, alice.id, 5_000)
+    harness.command(alice.id, "credit")
+    harness.click(alice.id, "relend")
+    assert button_values(harness.reply(alice.id), "lend")
+
+
+def test_autolend_is_stored(harness: Harness) -> None:
+    make_project(harness.db, country="Peru", sector="Agriculture")
+    alice = harness.user("alice")
+    harness.command(alice.id, "autolend on peru")
+    assert "Auto-lending is on" in harness.reply_text(alice.id)
+    lender = lender_of(harness, alice.id)
+    assert (lender.autolend, lender.autolend_country, lender.autolend_sector) == (
+        True,
+        "Peru",
+        None,
+    )
+    harness.command(alice.id, "autolend on atlantis")
+    assert "atlantis" in harness.reply_text(alice.id)
+    harness.command(alice.id, "autolend off")
+    assert lender_of(harness, alice.id).autolend is False
+    harness.command(alice.id, "autolend maybe")
+    assert "autolend on" in harness.reply_text(alice.id)
+
+
+def test_settings_modal_saves_preferences(harness: Harness) -> None:
+    alice = harness.user("alice")
+    harness.command(alice.id, "settings")
+    assert harness.modal(alice.id).callback_id == "settings_modal"
+    harness.submit(alice.id, {"notify": "weekly", "start": "480", "end": "960", "days": ["0", "2"]})
+    lender = lender_of(harness, alice.id)
+    assert (lender.notify_mode.value, lender.work_start_minute, lender.work_end_minute) == (
+        "weekly",
+        480,
+        960,
+    )
+    assert lender.work_days == 0b101
+    assert harness.slack.modal_stack(alice.id) == []
+
+
+def test_settings_errors_when_hours_are_backwards(harness: Harness) -> None:
+    alice = harness.user("alice")
+    harness.command(alice.id, "settings")
+    harness.submit(alice.id, {"notify": "daily", "start": "900", "end": "540", "days": ["0"]})
+    assert "start before they end" in harness.modal(alice.id).errors["end"]
+    assert lender_of(harness, alice.id).work_start_minute == 9 * 60
+
+
+def test_lenders_are_scoped_to_their_workspace(harness: Harness) -> None:
+    alice = harness.user("alice")
+    grant(harness, alice.id, 5_000)
+    with harness.db.sessions() as session:
+        other = find_lender(session, SlackIdentity(alice.id, "T0OTHER"))
+        lenders = session.execute(select(Lender.slack_user_id)).scalars().all()
+    assert other is None and lenders == [alice.id]
