@@ -17,7 +17,7 @@ activity            yes       e.g. Farming
 borrower_genders    no        comma-separated, e.g. "female, female, male"; one borrower if empty
 amount              yes       the loan, e.g. 1250.00 or "1,250.00"
 term_months         yes       a whole number of months, 1 to 240
-repayment_interval  yes       monthly, irregular or bullet
+repayment_interval  yes       monthly, irregular or bullet (weekly is held to the monthly schedule)
 partner_id          yes       the partner's id (at most 64 characters)
 partner_name        no        used when the partner is new; "Partner <id>" otherwise
 partner_country     no        used when the partner is new; the loan's country otherwise
