@@ -8,6 +8,7 @@ unusable (no header, missing columns) raise ``ImportFileError`` before anything 
 
 from __future__ import annotations
 
+import _csv
 import codecs
 import csv
 import json
@@ -181,17 +182,22 @@ def read_csv(stream: BinaryIO, required: Sequence[str]) -> Iterator[SourceRow]:
             yield _csv_row(first, header, cells, problem)
 
 
-def _header(reader: Iterator[list[str]], lines: _Lines, required: Sequence[str]) -> list[str]:
+def _header(reader: _csv.Reader, lines: _Lines, required: Sequence[str]) -> list[str]:
+    """The first non-blank row, which must be readable and name every required column."""
     try:
-        header = [name.strip() for name in next(row for row in reader if row)]
+        cells: list[str] = []
+        while not cells:
+            cells = next(reader)
+            # Checked before blank lines are skipped: an unreadable header reads as blank.
+            if lines.problem_between(1, reader.line_num):
+                raise ImportFileError("The header line is not UTF-8 text; save it as UTF-8.")
     except StopIteration:
         raise ImportFileError(
             "The file is empty: it needs a header line naming the columns."
         ) from None
     except csv.Error as error:
         raise ImportFileError(f"The header line is not valid CSV ({error}).") from None
-    if lines.problem_between(1, 1):
-        raise ImportFileError("The header line is not UTF-8 text; save the file as UTF-8.")
+    header = [name.strip() for name in cells]
     missing = [name for name in required if name not in header]
     if missing:
         raise ImportFileError(f"The file lacks the columns: {', '.join(missing)}.")

@@ -424,10 +424,13 @@ def test_bytes_that_are_not_utf8_cost_only_their_row(sqlite_db: Database) -> Non
     )
 
 
-def test_a_header_that_is_not_utf8_refuses_the_file(sqlite_db: Database) -> None:
+@pytest.mark.parametrize("blank_lines", [b"", b"\n\n"])
+def test_a_header_that_is_not_utf8_refuses_the_file(
+    sqlite_db: Database, blank_lines: bytes
+) -> None:
     data = csv_file(generic_row()).replace(b"borrower,", "borrowér,".encode("latin-1"), 1)
     with pytest.raises(ImportFileError, match="UTF-8"):
-        generic(sqlite_db, data)
+        generic(sqlite_db, blank_lines + data)
 
 
 def test_a_byte_order_mark_is_ignored(sqlite_db: Database) -> None:
