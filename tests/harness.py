@@ -188,28 +188,38 @@ class Harness:
             ).scalar_one()
 
 
-def text_of(item: Message | View | dict[str, Any] | list[Any]) -> str:
-    """All the text a person would read in a message or view, newline-joined."""
+TEXT_KINDS = ("mrkdwn", "plain_text")
+
+
+def text_of(
+    item: Message | View | dict[str, Any] | list[Any], kinds: tuple[str, ...] = TEXT_KINDS
+) -> str:
+    """The text a person would read in a message or view, newline-joined.
+
+    `kinds=("mrkdwn",)` keeps only what Slack parses for mentions and links (a message's
+    fallback `text` included): where hostile input must arrive escaped.
+    """
     if isinstance(item, Message):
-        return "\n".join([item.text, text_of(item.blocks)])
+        return "\n".join([item.text, text_of(item.blocks, kinds)])
     if isinstance(item, View):
-        return text_of(item.payload)
+        return text_of(item.payload, kinds)
     parts: list[str] = []
-    _collect_text(item, parts)
+    _collect_text(item, parts, kinds)
     return "\n".join(parts)
 
 
-def _collect_text(node: Any, parts: list[str]) -> None:
+def _collect_text(node: Any, parts: list[str], kinds: tuple[str, ...]) -> None:
     if isinstance(node, list):
         for child in node:
-            _collect_text(child, parts)
+            _collect_text(child, parts, kinds)
     elif isinstance(node, dict):
-        if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-            parts.append(node["text"])
+        if node.get("type") in TEXT_KINDS and isinstance(node.get("text"), str):
+            if node["type"] in kinds:
+                parts.append(node["text"])
             return
         for key, child in node.items():
             if key not in ("value", "private_metadata", "action_id", "block_id"):
-                _collect_text(child, parts)
+                _collect_text(child, parts, kinds)
 
 
 def button_values(item: Message | View, action_id: str) -> list[str]:
