@@ -65,8 +65,8 @@ def import_projects(
     report = ReportBuilder()
     with transaction(factory) as session:
         # Projects inserted by this import have ids above this mark: a row whose external id
-        # is found there repeats an earlier line of the file. Remembering every id of a huge
-        # file instead would make memory grow with it.
+        # is found there repeats an earlier line of the file (or, rarely, a concurrent import
+        # loaded it first). Remembering every id of a huge file would make memory grow with it.
         mark = session.execute(select(func.coalesce(func.max(Project.id), 0))).scalar_one()
     for batch in batched(rows, batch_size):
         parsed = parse_rows(batch, parse, report)
