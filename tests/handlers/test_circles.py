@@ -8,11 +8,19 @@ from datetime import timedelta
 
 import pytest
 
-from bot.emulator import Message
-from storage.circles import create_circle
+from bot.emulator import Message, blockkit
+from storage.circles import (
+    CircleInfo,
+    CircleStats,
+    FeaturedProject,
+    Leaderboard,
+    LeaderboardRow,
+    create_circle,
+)
 from storage.lenders import SlackIdentity
 from storage.models import Circle, CircleMember, Project
 from storage.operations import utcnow
+from templates.render import render_message
 from tests.factories import make_project
 from tests.harness import Harness, button_values, text_of
 
@@ -240,3 +248,55 @@ def test_another_organisation_cannot_see_or_change_a_circle(harness: Harness) ->
     assert "Theirs" not in harness.reply_text(lead.id)
     assert harness.count(CircleMember, CircleMember.circle_id == circle_id) == 1
     assert harness.count(Circle, Circle.weekly_summary.is_(True)) == 2
+
+
+HOSTILE = [
+    "x" * 5_000,
+    "<!channel> <@U0ANA> <https://evil.example|click>",
+    "*bold* _it_ ~st~ `code` &amp; & < >",
+    "Équipe 🌍👩🏽‍🌾 " * 300,
+    "فريق الإقراض \u202e\u2066 טבעת",
+]
+
+
+def mrkdwn_texts(node: object) -> list[str]:
+    if isinstance(node, list):
+        return [text for child in node for text in mrkdwn_texts(child)]
+    if not isinstance(node, dict):
+        return []
+    if node.get("type") == "mrkdwn":
+        return [str(node.get("text", ""))]
+    return [text for child in node.values() for text in mrkdwn_texts(child)]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_circle_names_render_within_limits(name: str) -> None:
+    circle = CircleInfo(1, name, "C0CIRCLE", "U0LEAD", 50_000, True)
+    stats = CircleStats(circle, 3, 12_000, 2, (name, "Peru"))
+    row = LeaderboardRow(1, 1, name, "C0CIRCLE", 12_000, 3)
+    board = Leaderboard(name, (row,) * 10, (row,) * 10)
+    project = FeaturedProject(circle, 7, "K1", name, name, name, name, 100_000, 5_000, utcnow())
+    rendered = [
+        render_message(
+            "circle_card.json.j2", circle=circle, kind=kind, inviter="U0ANA", currency="EUR"
+        )
+        for kind in ("created", "welcome", "invite")
+    ] + [
+        render_message("circle_stats.json.j2", stats=stats, currency="EUR"),
+        render_message("circle_leaderboard.json.j2", board=board, currency="EUR"),
+        render_message("circle_feature.json.j2", project=project, currency="EUR"),
+        render_message("circle_done.json.j2", outcome="joined", name=name, user_id=None),
+    ]
+    for message in rendered:
+        # plain_text is never parsed for mentions, so only mrkdwn and the fallback must escape.
+        for text in [message.text, *mrkdwn_texts(message.blocks)]:
+            assert "<!channel>" not in text and "<https://evil" not in text
+        assert not blockkit.validate_message_blocks(message.blocks)
+        assert not blockkit.message_text_too_long(message.text)
+
+
+def test_a_name_too_long_is_refused(harness: Harness, team: tuple[str, ...]) -> None:
+    lead, _ana, channel = team
+    create(harness, lead, channel, "x" * 5_000)
+    assert "at most 80 characters" in harness.reply_text(lead)
+    assert harness.count(Circle) == 0
