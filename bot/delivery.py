@@ -175,6 +175,7 @@ class DeliveryWorker:
     def run(self, stop: threading.Event | None = None, *, until_idle: bool = False) -> WorkerStats:
         """Deliver until ``stop`` is set, or (``until_idle``) until nothing is due."""
         stop = stop or threading.Event()
+        self.counters = _Counters()
         work: queue.Queue[Outgoing | None] = queue.Queue(maxsize=self.settings.batch_size * 2)
         senders = [
             threading.Thread(target=self._send_loop, args=(work,), name=f"sender-{n}", daemon=True)

@@ -381,7 +381,7 @@ def _impacts(session: Session, rows: Sequence[Claimed]) -> dict[int, str]:
         .where(ImpactUpdate.project_id.in_({row.project_id for row in rows}))
         .group_by(ImpactUpdate.project_id)
     )
-    by_project = dict(session.execute(latest).tuples().all()) if rows else {}
+    by_project = dict(session.execute(latest).all()) if rows else {}
     wanted = {row.id: named.get(row.id, by_project.get(row.project_id)) for row in rows}
     texts = (
         dict(
@@ -389,7 +389,7 @@ def _impacts(session: Session, rows: Sequence[Claimed]) -> dict[int, str]:
                 select(ImpactUpdate.id, ImpactUpdate.text).where(
                     ImpactUpdate.id.in_({update for update in wanted.values() if update})
                 )
-            ).tuples()
+            ).all()
         )
         if rows
         else {}
@@ -401,7 +401,7 @@ def _circle_names(session: Session, circle_ids: set[int | None]) -> dict[int, st
     ids = {circle for circle in circle_ids if circle is not None}
     if not ids:
         return {}
-    rows = session.execute(select(Circle.id, Circle.name).where(Circle.id.in_(ids))).tuples()
+    rows = session.execute(select(Circle.id, Circle.name).where(Circle.id.in_(ids))).all()
     return dict(rows)
 
 
@@ -412,7 +412,7 @@ def _available(session: Session, lender_ids: set[int]) -> dict[int, int]:
             select(Account.lender_id, Account.balance).where(
                 Account.lender_id.in_(chunk), Account.kind == AccountKind.AVAILABLE
             )
-        ).tuples()
+        ).all()
         available.update({lender: balance for lender, balance in rows if lender is not None})
     return available
 
@@ -451,7 +451,7 @@ def circle_posts(session: Session, rows: Sequence[Claimed]) -> dict[int, CircleP
         circle_id: (name, goal)
         for circle_id, name, goal in session.execute(
             select(Circle.id, Circle.name, Circle.goal).where(Circle.id.in_(circle_ids))
-        ).tuples()
+        ).all()
     }
     totals = _circle_totals(session, circle_ids)
     by_project = _circle_stakes(
@@ -487,7 +487,7 @@ def _circle_totals(session: Session, circle_ids: set[int]) -> dict[int, int]:
         select(Pledge.circle_id, func.sum(Pledge.amount))
         .where(Pledge.circle_id.in_(circle_ids), Pledge.refunded.is_(False))
         .group_by(Pledge.circle_id)
-    ).tuples()
+    ).all()
     return {circle: int(total) for circle, total in rows if circle is not None}
 
 
@@ -503,7 +503,7 @@ def _circle_stakes(
         )
         .where(tuple_(Pledge.circle_id, Pledge.project_id).in_(wanted))
         .group_by(Pledge.circle_id, Pledge.project_id)
-    ).tuples()
+    ).all()
     return {
         (circle, project): (int(lent), int(repaid))
         for circle, project, lent, repaid in rows
@@ -519,7 +519,7 @@ def _pledges(session: Session, ids: list[Any]) -> dict[int, tuple[int, str]]:
         select(Pledge.id, Pledge.amount, Lender.slack_user_id)
         .join(Lender, Lender.id == Pledge.lender_id)
         .where(Pledge.id.in_(wanted))
-    ).tuples()
+    ).all()
     return {pledge_id: (amount, user) for pledge_id, amount, user in rows}
 
 
@@ -546,7 +546,7 @@ def circle_week_stats(session: Session, circle_ids: set[int], start: date) -> di
         select(Pledge.circle_id, func.sum(Pledge.amount), func.count())
         .where(Pledge.circle_id.in_(circle_ids), in_week)
         .group_by(Pledge.circle_id)
-    ).tuples()
+    ).all()
     funded = session.execute(
         select(Pledge.circle_id, func.count(Project.id.distinct()))
         .join(Project, Project.id == Pledge.project_id)
@@ -554,7 +554,7 @@ def circle_week_stats(session: Session, circle_ids: set[int], start: date) -> di
             Pledge.circle_id.in_(circle_ids), Project.funded_at >= begin, Project.funded_at < end
         )
         .group_by(Pledge.circle_id)
-    ).tuples()
+    ).all()
     repaid = session.execute(
         select(Pledge.circle_id, func.sum(Posting.amount))
         .join(Posting, Posting.pledge_id == Pledge.id)
@@ -568,7 +568,7 @@ def circle_week_stats(session: Session, circle_ids: set[int], start: date) -> di
             Account.kind == AccountKind.AVAILABLE,
         )
         .group_by(Pledge.circle_id)
-    ).tuples()
+    ).all()
     lent_by = {circle: (int(total), count) for circle, total, count in lent}
     funded_by = dict(funded)
     repaid_by = {circle: int(total) for circle, total in repaid}

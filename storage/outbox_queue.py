@@ -106,8 +106,10 @@ def _lock_ids(session: Session, condition: Any, limit: int | None) -> list[int]:
 
 
 def _lenders_of(session: Session, ids: Collection[int]) -> list[int]:
-    query = select(Notification.lender_id.distinct()).where(
-        Notification.id.in_(ids), Notification.lender_id.is_not(None)
+    query = (
+        select(Notification.lender_id)
+        .where(Notification.id.in_(ids), Notification.lender_id.is_not(None))
+        .distinct()
     )
     return [lender for lender in session.execute(query).scalars() if lender is not None]
 

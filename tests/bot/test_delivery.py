@@ -1,0 +1,353 @@
+"""The notification pipeline end to end: lending operations -> outbox -> worker -> emulator."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from bot.delivery import DeliverySettings, DeliveryWorker, list_outbox, retry_notification
+from bot.emulator import Emulator, EmulatorConfig, RateLimitConfig
+from bot.rate_limit import RateLimits, WorkspaceRateLimiter
+from bot.slack_client import SlackClient, SlackDeliveryError
+from storage import outbox
+from storage.closing import expire_due_projects
+from storage.database import Database
+from storage.models import Lender, Notification, NotifyMode
+from storage.outbox_queue import OutboxView
+from storage.pledges import PledgeRequest, pledge
+from storage.repayments import RepaymentInput, record_repayment
+from storage.rules import LendingRules
+from templates.render import RenderedMessage
+from tests.factories import make_lender, make_project
+
+WEDNESDAY_10AM = datetime(2026, 1, 7, 10, 0)
+FAST = RateLimits(per_minute=60_000, per_channel_per_second=100, opens_per_minute=60_000)
+
+
+class FakeClock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def slack() -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(rate_limits=RateLimitConfig(scale=100))) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(WEDNESDAY_10AM)
+
+
+def make_worker(
+    db: Database,
+    slack: Emulator,
+    clock: FakeClock,
+    *,
+    client: SlackClient | None = None,
+    limits: RateLimits = FAST,
+    **settings: object,
+) -> DeliveryWorker:
+    return DeliveryWorker(
+        db.sessions,
+        client or SlackClient(slack.client()),
+        WorkspaceRateLimiter(limits),
+        settings=DeliverySettings(senders=4, idle_seconds=0.01, **settings),  # type: ignore[arg-type]
+        clock=clock,
+    )
+
+
+def lender_for(db: Database, slack: Emulator, name: str, **prefs: object) -> tuple[int, str]:
+    user = slack.add_user(name)
+    lender_id = make_lender(db, user_id=user.id)
+    if prefs:
+        with db.sessions() as session, session.begin():
+            lender = session.get(Lender, lender_id)
+            for key, value in prefs.items():
+                setattr(lender, key, value)
+    return lender_id, user.id
+
+
+def dm_texts(slack: Emulator, user_id: str) -> list[str]:
+    return [message.text + "\n" + str(message.blocks) for message in slack.dms(user_id)]
+
+
+def statuses(db: Database) -> Counter[str]:
+    with db.sessions() as session:
+        rows = session.execute(select(Notification.status, func.count()).group_by("status"))
+        return Counter({str(status): count for status, count in rows})
+
+
+def funded_project(
+    db: Database, rules: LendingRules, lenders: list[int], amounts: list[int], now: datetime
+) -> int:
+    project_id = make_project(db, sum(amounts), deadline=now + timedelta(days=30))
+    for lender, amount in zip(lenders, amounts, strict=True):
+        request = PledgeRequest(lender, project_id, amount)
+        assert pledge(db.sessions, request, rules, key=None, now=now).ok
+    return project_id
+
+
+def test_a_repayment_reaches_each_lender_once_with_their_numbers(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    people = [lender_for(db, slack, name) for name in ("ana", "ben", "chloe")]
+    project_id = funded_project(db, rules, [p for p, _ in people], [3_333, 3_333, 3_334], clock())
+    worker = make_worker(db, slack, clock)
+    worker.drain()
+    assert all(len(slack.dms(user)) == 1 for _, user in people)  # "fully funded"
+    item = RepaymentInput(project_id, 1_000, date(2026, 1, 7), "r1")
+    assert record_repayment(db.sessions, item, rules, now=clock()).ok
+
+    stats = worker.drain()
+
+    assert stats.messages_sent == 3
+    ana, chloe = dm_texts(slack, people[0][1])[-1], dm_texts(slack, people[2][1])[-1]
+    assert "€3.33 came back to you" in ana
+    assert "€3.33 of the €33.33 you lent repaid (9%)" in ana
+    assert "€3.34 came back to you" in chloe
+    assert "Your available credit: *€3.34*" in chloe
+    assert "relend_open" in chloe and "withdraw_open" in chloe
+    assert statuses(db) == {"sent": 6}
+
+
+def test_what_waits_for_one_lender_is_folded_into_one_message(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    (lender, user), (other, _) = lender_for(db, slack, "dana"), lender_for(db, slack, "eli")
+    projects = [funded_project(db, rules, [lender, other], [2_000, 2_000], clock()) for _ in "ab"]
+    for number, project_id in enumerate(projects):
+        item = RepaymentInput(project_id, 400, date(2026, 1, 7), f"fold-{number}")
+        assert record_repayment(db.sessions, item, rules, now=clock()).ok
+
+    make_worker(db, slack, clock).drain()
+
+    [message] = dm_texts(slack, user)
+    assert "*€4.00* came back to you from 2 loans" in message
+    assert message.count("Fully funded") == 1
+
+
+def test_expiry_sends_refund_dms_with_similar_projects(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    lender, user = lender_for(db, slack, "fay")
+    doomed = make_project(db, 50_000, deadline=clock() + timedelta(days=1))
+    similar = [make_project(db, 10_000, deadline=clock() + timedelta(days=20)) for _ in range(4)]
+    assert pledge(
+        db.sessions, PledgeRequest(lender, doomed, 2_500), rules, key=None, now=clock()
+    ).ok
+    clock.advance(days=1)
+
+    assert expire_due_projects(db.sessions, now=clock()).refunded_pledges == 1
+    make_worker(db, slack, clock).drain()
+
+    [message] = slack.dms(user)
+    assert message.text == "€25.00 is back in your credit"
+    lend_values = [
+        block["accessory"]["value"]
+        for block in message.blocks
+        if block.get("accessory", {}).get("action_id") == "lend_open"
+    ]
+    assert len(lend_values) == 3 and set(map(int, lend_values)) <= set(similar)
+
+
+def test_a_weekly_digest_sums_up_a_week_of_repayments_in_one_message(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    monday = datetime(2026, 1, 5, 9, 30)
+    clock.now = monday
+    lender, user = lender_for(db, slack, "gus", notify_mode=NotifyMode.WEEKLY)
+    project_id = funded_project(db, rules, [lender], [30_000], clock())
+    worker = make_worker(db, slack, clock)
+    for number in range(30):
+        clock.now = monday + timedelta(hours=5 * number)
+        item = RepaymentInput(project_id, 100, clock().date(), f"w{number}")
+        assert record_repayment(db.sessions, item, rules, now=clock()).ok
+        worker.drain()
+    assert slack.dms(user) == []
+
+    clock.now = datetime(2026, 1, 12, 9, 0)  # the next Monday, start of working hours
+    worker.drain()
+
+    [message] = dm_texts(slack, user)
+    assert "Your weekly digest: €30.00 came back to you" in message
+    assert "€30.00 of the €300.00 you lent repaid (10%)" in message
+    assert statuses(db) == {"sent": 31}
+
+
+def test_nothing_is_sent_outside_working_hours_in_the_lenders_time_zone(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    # Wednesday 10:00 UTC is 19:00 in Tokyo: after hours there.
+    lender, user = lender_for(db, slack, "hana", tz="Asia/Tokyo")
+    funded_project(db, rules, [lender], [2_000], clock())
+    worker = make_worker(db, slack, clock)
+
+    assert worker.drain().deferred == 1
+    assert slack.dms(user) == []
+    with db.sessions() as session:
+        due = session.execute(select(Notification.due_at)).scalar_one()
+    assert due == datetime(2026, 1, 8, 0, 0)  # Thursday 09:00 in Tokyo
+
+    clock.now = due - timedelta(minutes=1)
+    worker.drain()
+    assert slack.dms(user) == []
+    clock.now = due
+    worker.drain()
+    assert len(slack.dms(user)) == 1
+
+
+def test_off_and_uninstalled_are_skipped(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    quiet, quiet_user = lender_for(db, slack, "ivy", notify_mode=NotifyMode.OFF)
+    funded_project(db, rules, [quiet], [2_000], clock())
+
+    make_worker(db, slack, clock).drain()
+
+    assert slack.dms(quiet_user) == []
+    assert statuses(db) == {"skipped": 1}
+
+
+class FlakyClient(SlackClient):
+    """Fails every post to one channel, as a Slack outage for one recipient would."""
+
+    def __init__(self, slack: Emulator, broken_user: str) -> None:
+        super().__init__(slack.client())
+        self.broken_channel = self.dm_channel(broken_user)
+
+    def post_message(self, channel: str, message: RenderedMessage) -> str:
+        if channel == self.broken_channel:
+            raise SlackDeliveryError("internal_error")
+        return super().post_message(channel, message)
+
+
+def test_a_notification_that_always_fails_ends_dead_while_the_rest_flow(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    people = [lender_for(db, slack, f"p{n}") for n in range(4)]
+    client = FlakyClient(slack, people[0][1])
+    worker = make_worker(db, slack, clock, client=client, max_attempts=3)
+    funded_project(db, rules, [p for p, _ in people], [2_000] * 4, clock())
+
+    for _ in range(5):
+        worker.drain()
+        clock.advance(hours=1)  # past any backoff
+
+    assert all(len(slack.dms(user)) == 1 for _, user in people[1:])
+    [dead] = list_outbox(db.sessions, OutboxView.DEAD)
+    assert (dead.attempts, dead.last_error) == (3, "internal_error")
+    assert statuses(db) == {"sent": 3, "dead": 1}
+    assert retry_notification(db.sessions, dead.id, clock=clock)
+    assert [entry.id for entry in list_outbox(db.sessions, OutboxView.PENDING)] == [dead.id]
+
+
+def test_a_429_pauses_the_whole_workspace_and_drops_nothing(
+    sqlite_db: Database, rules: LendingRules, clock: FakeClock
+) -> None:
+    # The emulator allows one post a second; the worker is told ten times that, so it hits 429s.
+    limits = RateLimitConfig(post_message_workspace_per_minute=60, tier_per_minute={3: 6000})
+    with Emulator(EmulatorConfig(rate_limits=limits)) as slack:
+        people = [lender_for(sqlite_db, slack, f"q{n}") for n in range(4)]
+        funded_project(sqlite_db, rules, [p for p, _ in people], [2_000] * 4, clock())
+        optimistic = RateLimits(per_minute=600, opens_per_minute=60_000)
+        stats = make_worker(sqlite_db, slack, clock, limits=optimistic).drain()
+
+        posts = slack.calls("chat.postMessage")
+    assert stats.rate_limited > 0 and stats.failed == 0
+    assert statuses(sqlite_db) == {"sent": 4}
+    for refused in (call for call in posts if call.status == 429):
+        later = [call.at for call in posts if call.at > refused.at]
+        assert min(later) - refused.at >= 0.95  # Retry-After: 1, for every sender
+    with sqlite_db.sessions() as session:
+        assert session.execute(select(func.max(Notification.attempts))).scalar_one() == 0
+
+
+def bulk_lenders(db: Database, slack: Emulator, count: int, clock: FakeClock) -> list[str]:
+    users = [slack.add_user(f"bulk{n}").id for n in range(count)]
+    with db.sessions() as session, session.begin():
+        workspace = make_lender(db, user_id="U0SEED")
+        workspace_id = session.get(Lender, workspace).workspace_id  # type: ignore[union-attr]
+        session.execute(
+            insert(Lender),
+            [
+                {"workspace_id": workspace_id, "slack_user_id": user, "created_at": clock()}
+                for user in users
+            ],
+        )
+        outbox.enqueue_select(
+            session,
+            kind="idle_credit",
+            targets=select(
+                outbox.key("bulk", Lender.id).label("dedupe_key"),
+                Lender.workspace_id.label("workspace_id"),
+                Lender.id.label("lender_id"),
+                outbox.no_text().label("channel_id"),
+                outbox.no_id().label("project_id"),
+                outbox.no_id().label("circle_id"),
+            ).where(Lender.slack_user_id.like("U%"), Lender.slack_user_id != "U0SEED"),
+            payload={},
+            now=clock(),
+        )
+    return users
+
+
+@pytest.mark.postgres
+def test_three_workers_drain_5000_notifications_each_sent_once(
+    postgres_db: Database, slack: Emulator, clock: FakeClock
+) -> None:
+    users = bulk_lenders(postgres_db, slack, 5_000, clock)
+    workers = [make_worker(postgres_db, slack, clock, batch_size=100) for _ in range(3)]
+    threads = [threading.Thread(target=worker.drain) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    posted = Counter(
+        call.args["channel"] for call in slack.calls("chat.postMessage") if call.status == 200
+    )
+    assert len(posted) == len(users) and set(posted.values()) == {1}
+    assert statuses(postgres_db) == {"sent": 5_000}
+    assert all(worker.counters.snapshot().messages_sent > 500 for worker in workers)
+
+
+def test_a_lease_left_by_a_crashed_worker_is_taken_back_after_it_expires(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    lender, user = lender_for(db, slack, "kim")
+    funded_project(db, rules, [lender], [2_000], clock())
+    crashed = make_worker(db, slack, clock)
+    assert crashed.prepare()[0] == 1  # claimed, then the worker "dies" before sending
+
+    survivor = make_worker(db, slack, clock)
+    assert survivor.drain().messages_sent == 0
+    clock.advance(minutes=6)
+    assert survivor.drain().messages_sent == 1
+    assert len(slack.dms(user)) == 1
+
+
+def test_dm_channels_are_opened_once_per_user(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    lender, user = lender_for(db, slack, "lou")
+    worker = make_worker(db, slack, clock)
+    for _ in range(2):
+        funded_project(db, rules, [lender], [2_000], clock())
+        worker.drain()
+    assert len(slack.dms(user)) == 2
+    assert len(slack.calls("conversations.open")) == 1
+    assert re.match(r"^D", slack.calls("chat.postMessage")[0].args["channel"])
