@@ -50,7 +50,12 @@ class Leadership:
     def release(self) -> None:
         with self._lock:
             if self._connection is not None:
-                self._connection.close()  # the session-level lock ends with the session
+                # The pool keeps the session open, so the lock must be given back explicitly.
+                self._connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY}
+                )
+                self._connection.commit()
+                self._connection.close()
                 self._connection = None
 
 
