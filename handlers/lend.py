@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 
 from handlers import admin, circles, lending
@@ -59,12 +59,21 @@ def dispatch(table: Mapping[str, Subcommand], request: CommandRequest, word: str
         return Reply(render_message("error.json.j2", problem=None))
 
 
+def ack_now(ack: Ack, next_: Callable[[], BoltResponse]) -> BoltResponse:
+    """Ack in the request thread, before the listener waits for a worker.
+
+    Bolt runs even the ack part of a listener on its executor, so under load the ack of one
+    command would queue behind the work of others; acking here keeps it within milliseconds.
+    """
+    ack()
+    return next_()
+
+
 def register(app: App, services: Services) -> None:
     table = subcommands()
 
-    @app.command(COMMAND)
-    def on_lend(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        ack()
+    @app.command(COMMAND, middleware=[ack_now])
+    def on_lend(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         word, args = parse(str(body.get("text", "")))
         request = CommandRequest(
             services=services,
