@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from bot.delivery import DeliverySettings, DeliveryWorker, list_outbox, retry_notification
 from bot.emulator import Emulator, EmulatorConfig, RateLimitConfig
@@ -24,6 +29,7 @@ from storage.pledges import PledgeRequest, pledge
 from storage.repayments import RepaymentInput, record_repayment
 from storage.rules import LendingRules
 from templates.render import RenderedMessage
+from tests.conftest import POSTGRES_URL
 from tests.factories import make_lender, make_project
 
 WEDNESDAY_10AM = datetime(2026, 1, 7, 10, 0)
@@ -284,7 +290,15 @@ def bulk_lenders(db: Database, slack: Emulator, count: int, clock: FakeClock) ->
         session.execute(
             insert(Lender),
             [
-                {"workspace_id": workspace_id, "slack_user_id": user, "created_at": clock()}
+                # Awake around the clock: the worker in a subprocess runs on real time.
+                {
+                    "workspace_id": workspace_id,
+                    "slack_user_id": user,
+                    "created_at": clock(),
+                    "work_start_minute": 0,
+                    "work_end_minute": 24 * 60,
+                    "work_days": 0b1111111,
+                }
                 for user in users
             ],
         )
@@ -351,3 +365,61 @@ def test_dm_channels_are_opened_once_per_user(
     assert len(slack.dms(user)) == 2
     assert len(slack.calls("conversations.open")) == 1
     assert re.match(r"^D", slack.calls("chat.postMessage")[0].args["channel"])
+
+
+WORKER_PROCESS = """
+import sys
+from datetime import timedelta
+from slack_sdk import WebClient
+from bot.delivery import DeliverySettings, DeliveryWorker
+from bot.rate_limit import RateLimits, WorkspaceRateLimiter
+from bot.slack_client import SlackClient
+from storage.db import make_engine, make_sessionmaker
+
+url, schema, base_url, token, per_minute = sys.argv[1:6]
+engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+limits = RateLimits(float(per_minute), per_channel_per_second=100, opens_per_minute=60_000)
+DeliveryWorker(
+    make_sessionmaker(engine),
+    SlackClient(WebClient(token=token, base_url=base_url)),
+    WorkspaceRateLimiter(limits),
+    settings=DeliverySettings(senders=4, batch_size=50, lease=timedelta(seconds=2)),
+).drain()
+"""
+
+
+def start_worker_process(db: Database, slack: Emulator, per_minute: int) -> subprocess.Popen[bytes]:
+    with db.engine.connect() as connection:
+        schema = connection.execute(text("SHOW search_path")).scalar_one()
+    arguments = [POSTGRES_URL, schema, slack.base_url, slack.bot_token, str(per_minute)]
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER_PROCESS, *arguments], cwd=root, env={"PYTHONPATH": str(root)}
+    )
+
+
+@pytest.mark.postgres
+def test_a_worker_killed_mid_fan_out_loses_nothing_and_duplicates_only_what_was_in_flight(
+    postgres_db: Database, slack: Emulator, clock: FakeClock
+) -> None:
+    users = bulk_lenders(postgres_db, slack, 600, clock)
+    delivered = lambda: [c for c in slack.calls("chat.postMessage") if c.status == 200]  # noqa: E731
+    first = start_worker_process(postgres_db, slack, per_minute=12_000)
+    deadline = time.monotonic() + 30
+    while len(delivered()) < 150 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    in_flight = statuses(postgres_db)["sending"]
+    assert 0 < len(delivered()) < len(users)
+
+    time.sleep(2.5)  # the dead worker's leases run out
+    second = start_worker_process(postgres_db, slack, per_minute=60_000)
+    assert second.wait(timeout=60) == 0
+
+    per_channel = Counter(call.args["channel"] for call in delivered())
+    duplicates = sum(count - 1 for count in per_channel.values())
+    assert len(per_channel) == len(users)
+    assert statuses(postgres_db) == {"sent": len(users)}
+    assert duplicates <= in_flight
+    print(f"killed with {in_flight} in flight; {duplicates} sent twice")
