@@ -1,0 +1,70 @@
+"""Claims, leases and settlements of the outbox, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from storage import outbox, outbox_queue
+from storage.database import Database
+from storage.outbox_queue import OutboxView
+from tests.factories import make_lender
+
+NOW = datetime(2026, 1, 7, 10, 0)
+LEASE = timedelta(minutes=5)
+
+
+def queue(db: Database, lender_id: int, key: str, *, at: datetime = NOW) -> None:
+    with db.sessions() as session, session.begin():
+        enqueue(session, lender_id, key, at)
+
+
+def enqueue(session: Session, lender_id: int, key: str, at: datetime) -> None:
+    outbox.enqueue(session, dedupe_key=key, kind="funded", payload={}, now=at, lender_id=lender_id)
+
+
+def test_a_claim_takes_every_due_row_of_the_lenders_it_reaches(db: Database) -> None:
+    first, second = make_lender(db), make_lender(db)
+    for key in ("a", "b", "c"):
+        queue(db, first, f"first:{key}")
+    queue(db, second, "second:a")
+    queue(db, second, "second:later", at=NOW + timedelta(hours=1))
+
+    claimed = outbox_queue.claim_due(db.sessions, now=NOW, lease=LEASE, limit=1)
+
+    assert [row.lender_id for row in claimed] == [first] * 3
+    assert (
+        outbox_queue.claim_due(db.sessions, now=NOW, lease=LEASE, limit=10)[0].lender_id == second
+    )
+    assert outbox_queue.claim_due(db.sessions, now=NOW, lease=LEASE, limit=10) == []
+
+
+def test_a_lease_expires_and_the_row_is_claimed_again(db: Database) -> None:
+    queue(db, make_lender(db), "k")
+    [row] = outbox_queue.claim_due(db.sessions, now=NOW, lease=LEASE, limit=10)
+    assert outbox_queue.claim_due(db.sessions, now=NOW + LEASE, lease=LEASE, limit=10) == []
+    later = NOW + LEASE + timedelta(seconds=1)
+    assert [r.id for r in outbox_queue.claim_due(db.sessions, now=later, lease=LEASE, limit=9)] == [
+        row.id
+    ]
+
+
+def test_failures_back_off_then_die_and_an_operator_revives(db: Database) -> None:
+    queue(db, make_lender(db), "k")
+    moment = NOW
+    for attempt in range(1, 4):
+        [row] = outbox_queue.claim_due(db.sessions, now=moment, lease=LEASE, limit=1)
+        assert row.attempts == attempt - 1
+        moment += timedelta(minutes=attempt)
+        outbox_queue.fail(db.sessions, [row.id], error="boom", retry_at=moment, max_attempts=3)
+    assert outbox_queue.claim_due(db.sessions, now=moment, lease=LEASE, limit=1) == []
+    with db.sessions() as session:
+        [dead] = outbox_queue.list_entries(session, OutboxView.DEAD)
+        assert (dead.attempts, dead.last_error) == (3, "boom")
+        assert outbox_queue.status_counts(session) == {"dead": 1}
+    assert outbox_queue.revive(db.sessions, dead.id, now=moment)
+    [again] = outbox_queue.claim_due(db.sessions, now=moment, lease=LEASE, limit=1)
+    assert again.attempts == 0
+    assert outbox_queue.mark_sent(db.sessions, [again.id], now=moment) == 1
+    assert not outbox_queue.revive(db.sessions, dead.id, now=moment)  # sent stays sent
