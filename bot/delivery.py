@@ -91,6 +91,9 @@ class DeliverySettings:
     backoff_cap_seconds: float = 6 * 3600.0
     senders: int = 8
     idle_seconds: float = 2.0
+    # Sent rows are marked in batches of this size: one UPDATE instead of one per message.
+    # Until marked they stay leased, so a crash re-sends at most what was in flight.
+    mark_sent_every: int = 50
     limits: RateLimits = field(default_factory=RateLimits)
 
     @classmethod
@@ -125,6 +128,30 @@ class WorkerStats:
     failed: int = 0
     dead: int = 0
     rate_limited: int = 0
+
+
+class _SentRows:
+    """Ids of rows already on Slack, waiting to be marked sent together."""
+
+    def __init__(self, factory: sessionmaker[Session], clock: Clock, size: int) -> None:
+        self._factory = factory
+        self._clock = clock
+        self._size = size
+        self._ids: list[int] = []
+        self._lock = threading.Lock()
+
+    def add(self, ids: Sequence[int]) -> None:
+        with self._lock:
+            self._ids.extend(ids)
+            full = len(self._ids) >= self._size
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            ids, self._ids = self._ids, []
+        if ids:
+            outbox_queue.mark_sent(self._factory, ids, now=self._clock())
 
 
 class _Counters:
@@ -169,6 +196,7 @@ class DeliveryWorker:
         self.clock = clock
         self.jitter = jitter
         self.counters = _Counters()
+        self.sent = _SentRows(factory, clock, self.settings.mark_sent_every)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -190,12 +218,14 @@ class DeliveryWorker:
                 work.put(None)
             for sender in senders:
                 sender.join()
+            self.sent.flush()
         return self.counters.snapshot()
 
     def _produce(
         self, work: queue.Queue[Outgoing | None], stop: threading.Event, idle: bool
     ) -> None:
         while not stop.is_set():
+            self.sent.flush()
             claimed, messages = self.prepare()
             for message in messages:
                 work.put(message)
@@ -204,6 +234,7 @@ class DeliveryWorker:
             if idle:
                 # Wait for the messages in flight: a failure may leave a row due again.
                 work.join()
+                self.sent.flush()
                 if not self._anything_due():
                     return
             else:
@@ -321,7 +352,7 @@ class DeliveryWorker:
         except (SlackDeliveryError, TemplateRenderError) as error:
             self._failed(message, str(error))
         else:
-            outbox_queue.mark_sent(self.factory, ids, now=self.clock())
+            self.sent.add(ids)
             self.counters.add(messages_sent=1, rows_sent=len(ids))
 
     def _dm_channel(self, user_id: str) -> str:
