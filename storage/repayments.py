@@ -8,9 +8,10 @@ tests compare it with), so a round of 10,000 repayments costs a handful of state
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
@@ -129,7 +130,7 @@ def record_repayment(
     moment = now or utcnow()
 
     def body(session: Session) -> RepaymentResult:
-        _check(session, item, rules, pending=0)
+        _check(_project_states(session, [item.project_id]), item, rules, pending=0)
         transaction_id = distribute(session, [item], moment)
         status = session.execute(
             select(Project.status).where(Project.id == item.project_id)
@@ -142,34 +143,55 @@ def record_repayment(
 
 def record_repayments(
     factory: sessionmaker[Session],
-    items: Sequence[RepaymentInput],
+    items: Iterable[RepaymentInput],
     rules: LendingRules,
     *,
     now: datetime | None = None,
+    chunk_size: int = 1_000,
 ) -> BatchResult:
-    """Record a whole round in one transaction, set-based; bad items are refused, not fatal."""
+    """Record a round set-based, one transaction per chunk so memory stays flat however large
+    the round; bad items are refused, not fatal, and a rerun after a crash skips what was done."""
     moment = now or utcnow()
-    with factory() as session, session.begin():
-        known = _known_references(session, [item.reference for item in items])
-        accepted, refused, replayed, pending = [], [], 0, Counter[int]()
-        for item in items:
-            earlier = known.get(item.reference)
-            if earlier is not None:
-                if earlier == (item.project_id, item.amount, item.paid_on):
-                    replayed += 1
-                else:
-                    refused.append((item, _reused_reference(item)))
-                continue
-            try:
-                _check(session, item, rules, pending=pending[item.project_id])
-            except Refused as refusal:
-                refused.append((item, refusal.refusal))
-                continue
-            pending[item.project_id] += item.amount
-            known[item.reference] = (item.project_id, item.amount, item.paid_on)
-            accepted.append(item)
-        transactions = [distribute(session, batch, moment) for batch in _rounds(accepted)]
-    return BatchResult(len(accepted), replayed, refused, transactions)
+    recorded, replayed = 0, 0
+    refused: list[tuple[RepaymentInput, Refusal]] = []
+    transactions: list[int] = []
+    iterator = iter(items)
+    while chunk := list(islice(iterator, chunk_size)):
+        with factory() as session, session.begin():
+            accepted, chunk_replayed = _accept(session, chunk, rules, refused)
+            transactions += [distribute(session, batch, moment) for batch in _rounds(accepted)]
+        recorded += len(accepted)
+        replayed += chunk_replayed
+    return BatchResult(recorded, replayed, refused, transactions)
+
+
+def _accept(
+    session: Session,
+    chunk: list[RepaymentInput],
+    rules: LendingRules,
+    refused: list[tuple[RepaymentInput, Refusal]],
+) -> tuple[list[RepaymentInput], int]:
+    """The items of a chunk that may be recorded; replays counted, refusals collected."""
+    known = _known_references(session, [item.reference for item in chunk])
+    projects = _project_states(session, [item.project_id for item in chunk])
+    accepted, replayed, pending = [], 0, Counter[int]()
+    for item in chunk:
+        earlier = known.get(item.reference)
+        if earlier is not None:
+            if earlier == (item.project_id, item.amount, item.paid_on):
+                replayed += 1
+            else:
+                refused.append((item, _reused_reference(item)))
+            continue
+        try:
+            _check(projects, item, rules, pending=pending[item.project_id])
+        except Refused as refusal:
+            refused.append((item, refusal.refusal))
+            continue
+        pending[item.project_id] += item.amount
+        known[item.reference] = (item.project_id, item.amount, item.paid_on)
+        accepted.append(item)
+    return accepted, replayed
 
 
 def _reused_reference(item: RepaymentInput) -> Refusal:
@@ -204,8 +226,34 @@ def _rounds(items: list[RepaymentInput]) -> list[list[RepaymentInput]]:
     return rounds
 
 
-def _check(session: Session, item: RepaymentInput, rules: LendingRules, *, pending: int) -> None:
-    project = session.get(Project, item.project_id)
+@dataclass(frozen=True)
+class _ProjectState:
+    reference: str
+    status: ProjectStatus
+    outstanding: int
+
+
+def _project_states(session: Session, project_ids: list[int]) -> dict[int, _ProjectState]:
+    """What validation needs of each project, loaded in chunks rather than one by one."""
+    wanted = sorted(set(project_ids))
+    states: dict[int, _ProjectState] = {}
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(
+                Project.id,
+                Project.reference,
+                Project.status,
+                Project.funded - Project.repaid - Project.lost,
+            ).where(Project.id.in_(wanted[start : start + 500]))
+        )
+        states.update({row[0]: _ProjectState(*row[1:]) for row in rows})
+    return states
+
+
+def _check(
+    projects: dict[int, _ProjectState], item: RepaymentInput, rules: LendingRules, *, pending: int
+) -> None:
+    project = projects.get(item.project_id)
     if project is None:
         raise Refused("unknown_project", "There is no such project.")
     if project.status not in LENT_STATUSES:
@@ -213,7 +261,7 @@ def _check(session: Session, item: RepaymentInput, rules: LendingRules, *, pendi
             "not_repaying",
             f"{project.reference} is {project.status.value}; only funded loans are repaid.",
         )
-    outstanding = project.funded - project.repaid - project.lost - pending
+    outstanding = project.outstanding - pending
     if not 0 < item.amount <= outstanding:
         raise Refused(
             "over_outstanding",
