@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -17,18 +18,19 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from bot.delivery import DeliverySettings, DeliveryWorker, list_outbox, retry_notification
-from bot.emulator import Emulator, EmulatorConfig, RateLimitConfig
+from bot.emulator import Emulator, EmulatorConfig, RateLimitConfig, validate_message_blocks
 from bot.rate_limit import RateLimits, WorkspaceRateLimiter
 from bot.slack_client import SlackClient, SlackDeliveryError
 from storage import outbox
 from storage.closing import expire_due_projects
 from storage.database import Database
+from storage.digests import CirclePost, CircleWeek, LenderNews, ProjectFacts, Stake
 from storage.models import Lender, Notification, NotifyMode
 from storage.outbox_queue import OutboxView
 from storage.pledges import PledgeRequest, pledge
 from storage.repayments import RepaymentInput, record_repayment
 from storage.rules import LendingRules
-from templates.render import RenderedMessage
+from templates.render import RenderedMessage, render_message
 from tests.conftest import POSTGRES_URL
 from tests.factories import make_lender, make_project
 
@@ -423,3 +425,63 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_and_duplicates_only_what_was_
     assert statuses(postgres_db) == {"sent": len(users)}
     assert duplicates <= in_flight
     print(f"killed with {in_flight} in flight; {duplicates} sent twice")
+
+
+HOSTILE = [
+    "N" * 5000,
+    "<!channel> <!here>",
+    "<@U123> <https://evil.example|click>",
+    "👩‍👩‍👧‍👦 🇵🇪 👍🏿" * 400,
+    "قرض صغير لمتجر \u202eevil\u202c",
+    '"}]}, {"type": "section"',
+]
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "notifications"
+
+
+def hostile_context(text: str) -> dict[str, object]:
+    project = ProjectFacts(7, "K7", text, text, text, text, 50_000, 20_000, text)
+    stake = Stake(project, 2_500, 1_000, received=250, similar=(project,) * 3, impact_text=text)
+    many = (stake,) * 30
+    news = LenderNews(
+        available=12_345,
+        repayments=many,
+        funded=many,
+        expired=many,
+        defaulted=many,
+        delinquent=many,
+        impacts=many,
+        autolends=many,
+        invites=(text,) * 5,
+        idle_reminder=True,
+    )
+    week = CircleWeek(date(2026, 1, 5), 10_000, 4, 2, 550)
+    post = CirclePost(
+        "circle_pledge", text, 100_000, 45_000, project, 5_000, 500, 2_500, "U0LEAD", week
+    )
+    return {"news": news, "post": post, "currency": "EUR", "period": "weekly digest"}
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+@pytest.mark.parametrize("name", sorted(p.name for p in TEMPLATES.glob("[a-z]*.json.j2")))
+def test_every_template_fits_block_kit_and_stays_inert(name: str, text: str) -> None:
+    message = render_message(f"notifications/{name}", **hostile_context(text))
+    assert validate_message_blocks(message.blocks) == []
+    payload = json.dumps(message.to_dict(), ensure_ascii=False)
+    assert len(message.blocks) <= 50 and len(message.text) <= 3000
+    for token in ("<!channel>", "<!here>", "<@U123>", "<https://evil"):
+        assert token not in payload
+
+
+def test_templates_say_the_right_amounts() -> None:
+    context = hostile_context("Rosa")
+    texts = {
+        name: json.dumps(render_message(f"notifications/{name}.json.j2", **context).to_dict())
+        for name in ("repayment", "expired", "defaulted", "circle_pledge", "circle_summary")
+    }
+    assert "\\u20ac75.00* came back to you from 30 loans" in texts["repayment"]
+    assert "\\u20ac10.00 of the \\u20ac25.00 you lent repaid (40%)" in texts["repayment"]
+    assert "\\u20ac750.00* is back in your credit" in texts["expired"]
+    assert "Lost: \\u20ac15.00 of the \\u20ac25.00 you lent" in texts["defaulted"]
+    assert "lent *\\u20ac25.00* for the circle" in texts["circle_pledge"]
+    assert "\\u20ac450.00 of the \\u20ac1,000.00 goal (45%)" in texts["circle_summary"]
+    assert "\\u20ac100.00 in 4 pledges" in texts["circle_summary"]
