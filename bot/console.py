@@ -21,7 +21,7 @@ from bot.console_render import Button, Screen, Style, printable, render_message,
 from bot.emulator import Channel, Delivery, Message, SlackError, View
 from bot.settings import Settings
 from storage.database import SchemaOutOfDate
-from storage.demo import CIRCLE, LENDERS, DemoLender, DemoReport
+from storage.demo import CIRCLE, DEMO_CSV, LENDERS, DemoLender, DemoReport
 from storage.operations import utcnow
 
 HELP = """\
@@ -393,6 +393,8 @@ def _people() -> str:
 
 
 def _demo_text(report: DemoReport | None) -> str:
+    if report is None and not DEMO_CSV.exists():
+        return f"No demo data at {DEMO_CSV}: using the database as it is."
     if report is None:
         return "Using the projects already in the database."
     return (
@@ -418,3 +420,7 @@ def run_console(
     except SchemaOutOfDate as error:
         stdout.write(f"! {error}\n")
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C leaves like `quit`; the servers were stopped on the way out.
+        stdout.write("\n")
+        return 130
