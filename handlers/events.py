@@ -12,34 +12,22 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
-from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Services, identity_from
 from handlers.home import publish_home
 from storage.db import transaction
+from storage.inbox import first_delivery
 from storage.lenders import SlackIdentity, deactivate_workspace
-from storage.models import ProcessedEvent
 
 logger = logging.getLogger(__name__)
-
-
-def first_delivery(services: Services, event_id: str) -> bool:
-    """Record the event id; False when it was already recorded (a retry)."""
-    try:
-        with transaction(services.db.sessions) as session:
-            session.execute(
-                insert(ProcessedEvent).values(event_id=event_id[:64], received_at=services.clock())
-            )
-    except IntegrityError:
-        return False
-    return True
 
 
 def _skip_repeated_events(services: Services) -> Callable[..., BoltResponse | None]:
     def middleware(body: dict[str, Any], next_: Callable[[], BoltResponse]) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not first_delivery(services, str(event_id)):
+        if event_id and not first_delivery(
+            services.db.sessions, str(event_id), now=services.clock()
+        ):
             logger.info("event %s already handled; acknowledging the retry", event_id)
             return BoltResponse(status=200, body="")
         return next_()

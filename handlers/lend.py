@@ -16,8 +16,8 @@ from templates.render import render_message
 logger = logging.getLogger(__name__)
 
 COMMAND = "/lend"
-# Nobody types more than this many words to /lend; longer text is cut before it is parsed.
-MAX_WORDS = 20
+# Bounds the work of parsing hostile input; an impact update's text fits well within it.
+MAX_WORDS = 1_000
 
 
 def usage(unknown: str | None = None) -> Reply:
@@ -56,7 +56,7 @@ def dispatch(table: Mapping[str, Subcommand], request: CommandRequest, word: str
     except Exception:
         # The person still deserves an answer; the traceback goes to the operator's log.
         logger.exception("/lend %s failed", word)
-        return Reply(render_message("error.json.j2", problem=None))
+        return Reply(render_message("error.json.j2", problem=None, hint=None))
 
 
 def ack_now(ack: Ack, next_: Callable[[], BoltResponse]) -> BoltResponse:

@@ -27,11 +27,12 @@ from storage.lenders import (
     SlackIdentity,
     ensure_lender,
     preferences_of,
+    set_autolend,
     set_preferences,
 )
 from storage.models import Lender, NotifyMode
-from storage.money import AmountError, format_money, parse_amount
-from storage.pledges import PledgeRequest, pledge
+from storage.money import AmountError, parse_amount
+from storage.pledges import PledgeRequest, amount_refusal, pledge
 from storage.projects import find_project
 from templates.render import RenderedMessage, render_message, render_view
 
@@ -214,9 +215,9 @@ def propose(services: Services, identity: SlackIdentity, intent: PledgeIntent) -
         available = portfolio.balances(session, lender).available
     if card is None:
         return "That project is no longer raising money. Find another with `/lend browse`."
-    if intent.amount > card.still_needed:
-        most = format_money(card.still_needed, services.rules.currency)
-        return f"{card.reference} needs only {most} more; pledge at most {most}."
+    refusal = amount_refusal(card.reference, intent.amount, card.still_needed, services.rules)
+    if refusal is not None:
+        return refusal.message
     plan = portfolio.plan_pledge(available, intent.amount, card.still_needed)
     return Proposal(card, plan, intent)
 
@@ -380,9 +381,9 @@ def autolend(request: CommandRequest) -> Reply:
         return Reply(message("filter_unknown.json.j2", services, word=word, choices=choices))
     with transaction(services.db.sessions) as session:
         lender = ensure_lender(session, request.identity, now=services.clock())
-        lender.autolend = switch == "on"
-        lender.autolend_country = parsed.country if lender.autolend else None
-        lender.autolend_sector = parsed.sector if lender.autolend else None
+        on = switch == "on"
+        set_autolend(session, lender.id, on=on, country=parsed.country, sector=parsed.sector)
+        session.refresh(lender)
         state = _autolend_state(lender)
     return Reply(message("autolend.json.j2", services, **state))
 

@@ -134,3 +134,18 @@ def deactivate_workspace(session: Session, org_key: str, *, now: datetime) -> bo
         .values(active=False, deactivated_at=now)
     )
     return done.rowcount == 1
+
+
+def set_autolend(
+    session: Session, lender_id: int, *, on: bool, country: str | None, sector: str | None
+) -> None:
+    """Turn auto-relend on with optional criteria, or off (which forgets the criteria)."""
+    session.execute(
+        update(Lender)
+        .where(Lender.id == lender_id)
+        .values(
+            autolend=on,
+            autolend_country=country if on else None,
+            autolend_sector=sector if on else None,
+        )
+    )

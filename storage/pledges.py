@@ -21,7 +21,7 @@ from storage.models import (
     ProjectStatus,
 )
 from storage.money import format_money
-from storage.operations import Outcome, Refused, Retry, run, utcnow
+from storage.operations import Outcome, Refusal, Refused, Retry, run, utcnow
 from storage.rules import LendingRules
 
 
@@ -91,8 +91,7 @@ def _pledge(
     if request.circle_id is not None:
         _check_member(session, request.circle_id, request.lender_id)
     available = lender_balance(session, request.lender_id, AccountKind.AVAILABLE)
-    from_credit = min(available, request.amount)
-    from_payroll = request.amount - from_credit
+    from_credit, from_payroll = split_payment(available, request.amount)
     if from_payroll and request.credit_only:
         raise Refused(
             "insufficient_credit",
@@ -167,22 +166,38 @@ def _check_amount(project: Project, amount: int, rules: LendingRules, now: datet
             "project_closed",
             f"{project.reference} is no longer raising money ({project.status.value}).",
         )
-    still_needed = project.amount - project.funded
+    refusal = amount_refusal(project.reference, amount, project.amount - project.funded, rules)
+    if refusal is not None:
+        raise Refused(refusal.code, refusal.message)
+
+
+def amount_refusal(
+    reference: str, amount: int, still_needed: int, rules: LendingRules
+) -> Refusal | None:
+    """Why ``amount`` cannot be pledged to a project that still needs ``still_needed``:
+    at least the minimum, unless it is exactly what is left; never more than is left."""
     money = partial(format_money, currency=rules.currency)
     if amount <= 0:
-        raise Refused("amount_not_positive", "Enter a positive amount.")
+        return Refusal("amount_not_positive", "Enter a positive amount.")
     if amount > still_needed:
-        raise Refused(
+        return Refusal(
             "over_needed",
-            f"{project.reference} needs only {money(still_needed)} more; "
+            f"{reference} needs only {money(still_needed)} more; "
             f"pledge at most {money(still_needed)}.",
         )
     if amount < rules.min_pledge and amount != still_needed:
-        raise Refused(
+        return Refusal(
             "below_minimum",
             f"The smallest pledge is {money(rules.min_pledge)} "
-            f"(or exactly the {money(still_needed)} that {project.reference} still needs).",
+            f"(or exactly the {money(still_needed)} that {reference} still needs).",
         )
+    return None
+
+
+def split_payment(available: int, amount: int) -> tuple[int, int]:
+    """How a pledge is paid: available credit first, the rest as new money through payroll."""
+    from_credit = min(available, amount)
+    return from_credit, amount - from_credit
 
 
 def _check_member(session: Session, circle_id: int, lender_id: int) -> None:

@@ -21,6 +21,7 @@ from storage.models import (
     Project,
     ProjectStatus,
 )
+from storage.pledges import split_payment
 from storage.projects import Instalment, next_expected
 
 ACTIVE_STATUSES = (ProjectStatus.FUNDRAISING, ProjectStatus.FUNDED, ProjectStatus.REPAYING)
@@ -204,12 +205,11 @@ class PledgePlan:
 
 
 def plan_pledge(available: int, amount: int, still_needed: int) -> PledgePlan:
-    # The same order as `storage.pledges.pledge`: available credit first, the rest payroll.
-    from_credit = min(available, amount)
+    from_credit, from_payroll = split_payment(available, amount)
     return PledgePlan(
         amount=amount,
         available=available,
         from_credit=from_credit,
-        from_payroll=amount - from_credit,
+        from_payroll=from_payroll,
         still_needed=max(still_needed - amount, 0),
     )

@@ -129,12 +129,14 @@ def test_pledge_errors_name_the_rule(harness: Harness, text: str, rule: str) -> 
     assert harness.count(Pledge) == 0
 
 
-def test_confirming_a_pledge_below_the_minimum_is_refused_with_the_rule(harness: Harness) -> None:
+def test_a_pledge_below_the_minimum_is_refused_with_the_rule_before_confirmation(
+    harness: Harness,
+) -> None:
     ref = reference(harness, make_project(harness.db, amount=10_000))
     alice = harness.user("alice")
     harness.command(alice.id, f"pledge {ref} 5")
-    harness.click(alice.id, "pledge_confirm")
     assert "smallest pledge is €20.00" in harness.reply_text(alice.id)
+    assert not button_values(harness.reply(alice.id), "pledge_confirm")
     assert harness.count(Pledge) == 0
 
 
