@@ -35,7 +35,8 @@ TEAM_ID = "T0DEMO"
 WELCOME_CREDIT = 10_000
 PILOT_COUNTRIES = ("Peru", "Senegal", "Lebanon", "Tajikistan", "Cambodia")
 # The 1,000-loan Kiva sample beside the repository (see DESIGN.md, "Data").
-DEMO_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "kiva_loans_sample_1k.csv"
+# The 1k Kiva sample ships inside the package so the demo works on a fresh machine.
+DEMO_CSV = Path(__file__).resolve().parent / "data" / "kiva_loans_sample_1k.csv"
 
 
 @dataclass(frozen=True)
