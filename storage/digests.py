@@ -296,7 +296,9 @@ def _received(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, 
             .where(
                 Account.lender_id.in_({lender for lender, _ in chunk}),
                 Account.kind == AccountKind.AVAILABLE,
-                tuple_(Account.lender_id, Posting.transaction_id).in_(chunk),
+                # "+ 0" keeps the planner off the transaction index: a round's transaction
+                # has a million postings, and stale statistics make that index look cheap.
+                tuple_(Account.lender_id, Posting.transaction_id + 0).in_(chunk),
                 Posting.amount > 0,
             )
             .group_by(Account.lender_id, Pledge.project_id)
