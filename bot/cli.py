@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from bot.cli_runtime import add_runtime_commands
 from bot.settings import USER_ID, Settings, SettingsError, load_settings
 from storage.credit import grant_credit
 from storage.database import Database, SchemaOutOfDate, open_database
@@ -341,9 +342,14 @@ def _grant_one(database: Database, user_id: str, lender_id: int, amount: int, re
     return "refused"
 
 
+def _add_runtime(commands: Subcommands) -> None:
+    add_runtime_commands(commands, _leaf, _group)
+
+
 COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     _add_db,
     _add_import,
     _add_export,
     _add_grant,
+    _add_runtime,
 )

@@ -17,6 +17,7 @@ from waitress.server import BaseWSGIServer
 from waitress.wasyncore import close_all
 
 from bot.app import create_app, services_for
+from bot.background import start_background
 from bot.settings import Settings, SettingsError
 from storage.database import Database, open_database
 
@@ -115,13 +116,21 @@ def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000) -> None:
     if not settings.slack_signing_secret:
         raise SettingsError("SLACK_SIGNING_SECRET is required in HTTP mode.")
     app, db = _open(settings)
+    background = start_background(settings, db)
     logger.info("serving %s and %s on %s:%d", EVENTS_PATH, HEALTH_PATH, host, port)
-    _create(app, db, host, port, DEFAULT_THREADS).run()
+    try:
+        _create(app, db, host, port, DEFAULT_THREADS).run()
+    finally:
+        background.stop()
 
 
 def run_socket_mode(settings: Settings) -> None:
     """Socket Mode (`microlend run`): no public URL needed, for a laptop or behind a firewall."""
     if not settings.slack_app_token:
         raise SettingsError("SLACK_APP_TOKEN (xapp-...) is required for Socket Mode.")
-    app, _db = _open(settings)
-    SocketModeHandler(app, settings.slack_app_token).start()
+    app, db = _open(settings)
+    background = start_background(settings, db)
+    try:
+        SocketModeHandler(app, settings.slack_app_token).start()
+    finally:
+        background.stop()

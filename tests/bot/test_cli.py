@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -34,6 +35,15 @@ COMMANDS = [
     ["export", "payroll"],
     ["export", "payouts"],
     ["grant"],
+    ["serve"],
+    ["run"],
+    ["worker"],
+    ["outbox"],
+    ["jobs"],
+    ["jobs", "list"],
+    ["jobs", "run"],
+    ["console"],
+    ["demo"],
 ]
 
 
@@ -255,3 +265,29 @@ def test_a_bad_grant_grants_nothing(
     assert code == 1 and message in err
     with db.sessions() as session:
         assert find_lender(session, SlackIdentity("U0ANA", None)) is None
+
+
+def test_demo_loads_once_and_the_outbox_and_jobs_report_on_it(
+    capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    code, out, _ = run(capsys, "demo")
+    assert code == 0 and "1000" in out
+    code, out, _ = run(capsys, "demo")
+    assert code == 0 and "already loaded" in out
+    code, out, _ = run(capsys, "outbox")
+    assert code == 0 and "pending:" in out
+    code, out, _ = run(capsys, "jobs", "list")
+    assert code == 0 and "expire" in out and "next" in out
+    code, out, _ = run(capsys, "jobs", "run", "expire")
+    assert code == 0 and out.startswith("expire:")
+    code, _, err = run(capsys, "outbox", "retry")
+    assert code == 2 and "say which notification" in err
+
+
+def test_a_console_session_from_standard_input(
+    capsys: pytest.CaptureFixture[str], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("/lend help\nquit\n"))
+    code, out, _ = run(capsys, "console")
+    assert code == 0
+    assert "/lend circles`: the company leaderboard" in out
