@@ -87,7 +87,9 @@ def test_a_refused_pledge_leaves_no_trace(db: Database, rules: LendingRules) -> 
     lender, project_id = make_lender(db), make_project(db, 10_000)
     too_small = pledge(db.sessions, PledgeRequest(lender, project_id, 1_999), rules, key="a")
     too_big = pledge(db.sessions, PledgeRequest(lender, project_id, 10_001), rules, key="b")
-    assert too_small.refusal is not None and "smallest pledge is €20.00" in too_small.refusal.message
+    assert (
+        too_small.refusal is not None and "smallest pledge is €20.00" in too_small.refusal.message
+    )
     assert too_big.refusal is not None and "needs only €100.00" in too_big.refusal.message
     with db.sessions() as session:
         assert session.execute(select(func.count()).select_from(Pledge)).scalar_one() == 0
