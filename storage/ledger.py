@@ -144,7 +144,11 @@ def post_rows(
         .group_by(Posting.account_id)
         .subquery()
     )
-    total = session.execute(select(func.coalesce(func.sum(per_account.c.delta), 0))).scalar_one()
+    total = session.execute(
+        select(func.coalesce(func.sum(Posting.amount), 0)).where(
+            Posting.transaction_id == transaction_id
+        )
+    ).scalar_one()
     if total != 0:
         raise UnbalancedTransaction(f"{kind}: legs sum to {total}")
     session.execute(
