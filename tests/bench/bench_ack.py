@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python tests/bench/bench_ack.py [--requests 200]
 
-Both apps are served the same way (waitress via `bot.server.start_in_thread`), get the same
+Both apps are served the same way, each in its own process (`ack_server.py`: waitress via
+`bot.server.start_in_thread`, as in production), get the same
 signed `/lend browse` requests from the emulator's sender, and post their answer to the
 emulator's response_url after the ack. Latency is the time to the HTTP answer, i.e. the ack.
 Bar: microlend's p99 within 1.5x the floor's at 1, 10 and 50 concurrent requests.
@@ -11,6 +12,10 @@ Bar: microlend's p99 within 1.5x the floor's at 1, 10 and 50 concurrent requests
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,13 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from slack_bolt import Ack, App, Respond
-from slack_sdk import WebClient
 
-from bot.app import create_app, services_for
 from bot.emulator import AppSender, Emulator, EmulatorConfig, RateLimitConfig
-from bot.server import EVENTS_PATH, RunningServer, start_in_thread
-from bot.settings import Settings
+from bot.server import EVENTS_PATH
 from storage.database import open_database
 from tests.factories import make_project
 
@@ -33,17 +34,30 @@ LEVELS = (1, 10, 50)
 BAR = 1.5
 
 
-def floor_app(settings: Settings) -> App:
-    """A bare Bolt app whose /lend acks, then answers with one line: the least any app does."""
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-    app = App(signing_secret=settings.slack_signing_secret, client=client)
+def serve_apart(kind: str, port: int, db_path: str, slack: Emulator) -> subprocess.Popen[str]:
+    """Start one app in its own process, so the load generator and the emulator in this
+    process do not share its interpreter lock, and wait until it answers."""
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.base_url,
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("ack_server.py")), kind, str(port), db_path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    return process
 
-    @app.command("/lend")
-    def lend(ack: Ack, respond: Respond) -> None:
-        ack()
-        respond(text="ok")
 
-    return app
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def latencies(sender: AppSender, user_id: str, concurrency: int, requests: int) -> list[float]:
@@ -62,6 +76,7 @@ def percentile(sorted_ms: list[float], share: float) -> float:
 
 
 def main() -> int:
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
     requests = parser.parse_args().requests
@@ -69,22 +84,17 @@ def main() -> int:
         tempfile.TemporaryDirectory() as directory,
         Emulator(EmulatorConfig(rate_limits=RateLimitConfig.off(), server_threads=4)) as slack,
     ):
-        db = open_database(f"sqlite:///{directory}/bench.db")
+        db_path = f"{directory}/bench.db"
+        db = open_database(f"sqlite:///{db_path}")
         for _ in range(20):
             make_project(db)
-        settings = Settings(
-            slack_bot_token=slack.bot_token,
-            slack_signing_secret=slack.signing_secret,
-            slack_api_url=slack.base_url,
-        )
+        db.dispose()
         user = slack.add_user("bench")
-        servers: dict[str, RunningServer] = {
-            "floor": start_in_thread(floor_app(settings), db),
-            "microlend": start_in_thread(create_app(settings, services_for(settings, db)), db),
-        }
+        ports = {name: free_port() for name in ("floor", "microlend")}
+        servers = {name: serve_apart(name, port, db_path, slack) for name, port in ports.items()}
         senders = {
-            name: slack.connect(f"http://127.0.0.1:{server.port}{EVENTS_PATH}")
-            for name, server in servers.items()
+            name: slack.connect(f"http://127.0.0.1:{port}{EVENTS_PATH}")
+            for name, port in ports.items()
         }
         print(f"{'concurrent':>10} {'app':>10} {'p50 ms':>8} {'p99 ms':>8}")
         passed = True
@@ -99,8 +109,7 @@ def main() -> int:
             passed &= ratio <= BAR
             print(f"{'':>10} {'ratio':>10} {'':>8} {ratio:>8.2f}  (bar {BAR})")
         for server in servers.values():
-            server.stop()
-        db.dispose()
+            server.communicate("")
     return 0 if passed else 1
 
 

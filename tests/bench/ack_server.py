@@ -1,0 +1,53 @@
+"""One app of the ack benchmark, served alone in its own process, as in production.
+
+Run by ``bench_ack.py``: ``python tests/bench/ack_server.py floor|microlend PORT DB_PATH``
+with the Slack settings in the environment. It serves until its standard input closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.app import create_app, services_for
+from bot.server import start_in_thread
+from bot.settings import Settings, load_settings
+from storage.database import open_database
+
+
+def floor_app(settings: Settings) -> App:
+    """A bare Bolt app whose /lend acks, then answers with one line: the least any app does."""
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    app = App(signing_secret=settings.slack_signing_secret, client=client)
+
+    @app.command("/lend")
+    def lend(ack: Ack, respond: Respond) -> None:
+        ack()
+        respond(text="ok")
+
+    return app
+
+
+def main() -> None:
+    # Waitress warns at every queued request; under a deliberate load that is the point.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    kind, port, db_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    settings = load_settings()
+    db = open_database(f"sqlite:///{db_path}")
+    app = (
+        floor_app(settings) if kind == "floor" else create_app(settings, services_for(settings, db))
+    )
+    server = start_in_thread(app, db, port=port)
+    print("ready", flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
