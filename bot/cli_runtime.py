@@ -1,4 +1,7 @@
-"""``microlend`` commands that run the app: serve, run, worker, outbox, jobs, console, demo."""
+"""``microlend`` commands that run the app.
+
+serve, run, worker, outbox, jobs, people sync, console, demo.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
 from bot.console import run_console
 from bot.delivery import list_outbox, outbox_counts, retry_notification, run_worker
 from bot.jobs import JOBS, JobContext, list_jobs, run_job
+from bot.people import org_key_of, sync_profiles
 from bot.server import run_socket_mode, serve
 from bot.settings import load_settings
 from storage.database import open_database
@@ -32,6 +39,8 @@ def add_runtime_commands(commands: Subcommands, leaf: Leaf, group: Group) -> Non
     leaf(commands, "worker", "Deliver notifications from the outbox until stopped.", _worker)
     _add_outbox(commands, leaf)
     _add_jobs(commands, leaf, group)
+    people = group(commands, "people", "Lenders' names and time zones from Slack.")
+    leaf(people, "sync", "Copy them from users.list now (run it daily, e.g. from cron).", _sync)
     leaf(commands, "console", "Talk to microlend from this terminal, no Slack needed.", _console)
     leaf(commands, "demo", "Load the demo data set into an empty database.", _demo)
 
@@ -112,6 +121,27 @@ def _jobs_run(args: argparse.Namespace) -> int:
     finally:
         database.dispose()
     print(f"{run.name}: {run.result}")
+    return 0
+
+
+def _sync(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.slack_bot_token:
+        print("microlend: set SLACK_BOT_TOKEN to read Slack's directory", file=sys.stderr)
+        return 2
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    database = open_database(settings.database_url)
+    try:
+        result = sync_profiles(client, database.sessions, org_key_of(client))
+    except SlackApiError as failure:
+        print(f"microlend: Slack said {failure.response.get('error')}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    print(
+        f"people sync: pages {result.pages}, people {result.users_seen}, "
+        f"lenders updated {result.lenders_updated}"
+    )
     return 0
 
 

@@ -38,6 +38,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "conversations.open": frozenset({"im:write"}),
     "conversations.info": frozenset({"channels:read", "groups:read", "im:read"}),
     "users.info": frozenset({"users:read"}),
+    "users.list": frozenset({"users:read"}),
     "views.open": frozenset(),
     "views.push": frozenset(),
     "views.update": frozenset(),

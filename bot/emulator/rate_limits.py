@@ -26,6 +26,7 @@ METHOD_TIERS: dict[str, int] = {
     "conversations.members": 4,
     "conversations.open": 3,
     "users.info": 4,
+    "users.list": 2,
     "views.open": 4,
     "views.publish": 4,
     "views.push": 4,

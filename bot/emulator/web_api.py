@@ -301,6 +301,24 @@ def users_info(state: WorkspaceState, args: JsonDict) -> JsonDict:
     return {"ok": True, "user": body}
 
 
+def users_list(state: WorkspaceState, args: JsonDict) -> JsonDict:
+    with state.lock:
+        users = list(state.users.values())
+    ids = [user.id for user in users]
+    start = _cursor_offset(str(args.get("cursor") or ""), ids)
+    # Like Slack, no limit means the whole directory in one answer.
+    limit = int(args.get("limit") or 0) or len(users)
+    page = users[start : start + limit]
+    rest = ids[start + limit : start + limit + 1]
+    next_cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
+    return {
+        "ok": True,
+        "members": [_user_object(state, user) for user in page],
+        "cache_ts": int(state.config.clock()),
+        "response_metadata": {"next_cursor": next_cursor},
+    }
+
+
 def _user_object(state: WorkspaceState, user: User) -> JsonDict:
     return {
         "id": user.id,
@@ -332,6 +350,7 @@ METHODS: dict[str, Handler] = {
     "conversations.members": conversations_members,
     "conversations.open": conversations_open,
     "users.info": users_info,
+    "users.list": users_list,
     "views.open": views_open,
     "views.publish": views_publish,
     "views.push": views_push,

@@ -71,3 +71,15 @@ def test_no_429_with_limits_off() -> None:
             client.chat_postMessage(channel=channel.id, text="fast")
         assert {c.status for c in slack.calls()} == {200}
         assert len(slack.messages(channel.id)) == 30
+
+
+def test_users_list_is_tier_2() -> None:
+    with Emulator(EmulatorConfig(clock=FakeClock())) as slack:
+        client = slack.client()
+        # 20/min with 10 s of burst holds 3.33 tokens: the fourth page waits (Tier 4 would not).
+        for _ in range(3):
+            client.users_list(limit=1)
+        with pytest.raises(SlackApiError) as caught:
+            client.users_list(limit=1)
+        assert caught.value.response.status_code == 429
+        assert int(caught.value.response.headers["Retry-After"]) >= 2

@@ -315,6 +315,38 @@ def test_users_info(client: WebClient, alice: User, bob: User) -> None:
     assert error_of(lambda: client.users_info(user="U404")) == "user_not_found"
 
 
+def test_users_list_paginates_with_slack_shaped_members(
+    client: WebClient, slack: Emulator, alice: User, bob: User
+) -> None:
+    gone = slack.add_user("gone", deleted=True)
+    members: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        page = client.users_list(limit=2, cursor=cursor)
+        assert len(page["members"]) <= 2
+        members += page["members"]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert [m["id"] for m in members] == [slack.config.bot_user_id, alice.id, bob.id, gone.id]
+    by_id = {m["id"]: m for m in members}
+    assert (by_id[bob.id]["tz"], by_id[bob.id]["tz_offset"]) == ("America/Lima", -18000)
+    assert by_id[alice.id]["real_name"] == "Alice Martin"
+    assert by_id[alice.id]["profile"]["display_name"] == "alice"
+    assert by_id[slack.config.bot_user_id]["is_bot"] is True
+    assert by_id[gone.id]["deleted"] is True
+    # No limit: the whole directory at once, as Slack answers.
+    assert len(client.users_list()["members"]) == 4
+
+
+def test_users_list_errors(client: WebClient, slack: Emulator) -> None:
+    assert error_of(lambda: client.users_list(cursor="nope")) == "invalid_cursor"
+    assert error_of(WebClient(base_url=slack.base_url).users_list) == "not_authed"
+    assert error_of(slack.client("xoxb-wrong").users_list) == "invalid_auth"
+    slack.revoke_token(slack.bot_token)
+    assert error_of(client.users_list) == "token_revoked"
+
+
 def test_seed_from_json(tmp_path: Any) -> None:
     seed = {
         "team_id": "T123",
