@@ -63,8 +63,7 @@ def ensure_lender(session: Session, identity: SlackIdentity, *, now: datetime) -
     """The lender for a Slack user, created with empty accounts on first sight."""
     found = find_lender(session, identity)
     if found is not None:
-        if identity.display_name and found.display_name != identity.display_name:
-            found.display_name = identity.display_name[:200]
+        # Requests carry only the handle; `microlend people sync` keeps the real name.
         return found
     workspace = workspace_for(
         session, identity.org_key, team_id=identity.team_id, enterprise_id=identity.enterprise_id
