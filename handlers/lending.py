@@ -331,11 +331,15 @@ def portfolio_reply(request: CommandRequest) -> Reply:
 
 
 def credit(request: CommandRequest) -> Reply:
-    services = request.services
-    lender = lender_id(services, request.identity)
+    return Reply(credit_card(request.services, request.identity))
+
+
+def credit_card(services: Services, identity: SlackIdentity) -> RenderedMessage:
+    """Available credit with Re-lend and Withdraw; the Withdraw button carries a new intent."""
+    lender = lender_id(services, identity)
     with services.db.sessions() as session:
         held = portfolio.balances(session, lender)
-    return Reply(message("credit.json.j2", services, balances=held, intent=new_intent()))
+    return message("credit.json.j2", services, balances=held, intent=new_intent())
 
 
 def withdraw_credit(
@@ -507,6 +511,12 @@ def register(app: App, services: Services) -> None:
         done = withdraw_credit(services, identity_from(body), None, intent)
         _respond(respond, done, replace_original=True)
         refresh_home(client, body)
+
+    @app.action("credit_open")
+    def on_credit_open(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        # The Withdraw button of a notification: show the credit card, whose button withdraws.
+        ack()
+        _respond(respond, credit_card(services, identity_from(body)))
 
     @app.action("relend")
     def on_relend(ack: Ack, respond: Respond) -> None:

@@ -128,7 +128,7 @@ def test_a_repayment_reaches_each_lender_once_with_their_numbers(
     assert "€3.33 of the €33.33 you lent repaid (9%)" in ana
     assert "€3.34 came back to you" in chloe
     assert "Your available credit: *€3.34*" in chloe
-    assert "relend_open" in chloe and "withdraw_open" in chloe
+    assert "'relend'" in chloe and "'credit_open'" in chloe
     assert statuses(db) == {"sent": 6}
 
 
@@ -167,9 +167,10 @@ def test_expiry_sends_refund_dms_with_similar_projects(
     lend_values = [
         block["accessory"]["value"]
         for block in message.blocks
-        if block.get("accessory", {}).get("action_id") == "lend_open"
+        if block.get("accessory", {}).get("action_id") == "lend"
     ]
-    assert len(lend_values) == 3 and set(map(int, lend_values)) <= set(similar)
+    projects = {json.loads(value)["project"] for value in lend_values}
+    assert len(lend_values) == 3 and projects <= set(similar)
 
 
 def test_a_weekly_digest_sums_up_a_week_of_repayments_in_one_message(

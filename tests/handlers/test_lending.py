@@ -8,9 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.delivery import DeliverySettings, DeliveryWorker
+from bot.rate_limit import RateLimits, WorkspaceRateLimiter
+from bot.slack_client import SlackClient
+from storage.closing import expire_due_projects
 from storage.credit import grant_credit
-from storage.lenders import SlackIdentity, find_lender
-from storage.models import Lender, Pledge, Project, ProjectStatus
+from storage.lenders import Preferences, SlackIdentity, find_lender, set_preferences
+from storage.models import Lender, NotifyMode, Pledge, Project, ProjectStatus
 from storage.operations import utcnow
 from tests.factories import make_project
 from tests.harness import Harness, button_values, text_of
@@ -294,3 +298,34 @@ def test_lenders_are_scoped_to_their_workspace(harness: Harness) -> None:
         other = find_lender(session, SlackIdentity(alice.id, "T0OTHER"))
         lenders = session.execute(select(Lender.slack_user_id)).scalars().all()
     assert other is None and lenders == [alice.id]
+
+
+def test_a_notifications_buttons_are_answered_by_the_app(harness: Harness) -> None:
+    """The Re-lend, Withdraw and Lend buttons that DMs carry open what they promise."""
+    alice = harness.user("alice", tz="UTC")
+    grant(harness, alice.id, 30_00)
+    with harness.db.sessions() as session, session.begin():
+        always = Preferences(NotifyMode.AS_IT_HAPPENS, 0, 24 * 60, 0b1111111, "UTC")
+        set_preferences(session, lender_of(harness, alice.id).id, always)
+    project_id = make_project(harness.db, amount=10_000, deadline=utcnow() + timedelta(hours=1))
+    make_project(harness.db, amount=10_000)
+    harness.command(alice.id, f"pledge {reference(harness, project_id)} 20")
+    harness.click(alice.id, "pledge_confirm")
+    later = utcnow() + timedelta(hours=2)
+    expire_due_projects(harness.db.sessions, now=later)
+    worker = DeliveryWorker(
+        harness.db.sessions,
+        SlackClient(harness.slack.client()),
+        WorkspaceRateLimiter(RateLimits(per_minute=60_000)),
+        settings=DeliverySettings(senders=1, idle_seconds=0.01),
+        clock=lambda: later,
+    )
+    worker.drain()
+    [message] = [m for m in harness.slack.dms(alice.id) if "back in your credit" in m.text]
+    harness.click(alice.id, "credit_open", within=message)
+    assert "€30.00" in harness.reply_text(alice.id)
+    assert button_values(harness.reply(alice.id), "withdraw_all")
+    harness.click(alice.id, "relend", within=message)
+    assert "Open projects" in harness.reply_text(alice.id)
+    harness.click(alice.id, "lend", within=message)
+    assert harness.modal(alice.id).callback_id == "pledge_modal"
