@@ -15,7 +15,6 @@ short transactions of their own (``storage.outbox_queue``).
 
 from __future__ import annotations
 
-import os
 import queue
 import random
 import threading
@@ -97,12 +96,10 @@ class DeliverySettings:
     limits: RateLimits = field(default_factory=RateLimits)
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> DeliverySettings:
-        """``MICROLEND_SLACK_PER_MINUTE`` (workspace limit), ``MICROLEND_DELIVERY_ATTEMPTS``."""
-        env = os.environ if environ is None else environ
-        limits = RateLimits(per_minute=float(env.get("MICROLEND_SLACK_PER_MINUTE", "600")))
-        attempts = int(env.get("MICROLEND_DELIVERY_ATTEMPTS", "6"))
-        return cls(max_attempts=attempts, limits=limits)
+    def from_settings(cls, settings: Settings) -> DeliverySettings:
+        """``MICROLEND_SLACK_PER_MINUTE`` and ``MICROLEND_DELIVERY_ATTEMPTS``, validated."""
+        limits = RateLimits(per_minute=float(settings.slack_per_minute))
+        return cls(max_attempts=settings.delivery_attempts, limits=limits)
 
 
 @dataclass(frozen=True)
@@ -452,7 +449,7 @@ def build_worker(
     factory: sessionmaker[Session] | None = None,
 ) -> DeliveryWorker:
     """A worker for the configured database and Slack (``SLACK_BOT_TOKEN``, ``SLACK_API_URL``)."""
-    delivery = delivery or DeliverySettings.from_environ()
+    delivery = delivery or DeliverySettings.from_settings(settings)
     if factory is None:
         factory = open_database(settings.database_url).sessions
     web = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)

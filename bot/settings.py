@@ -29,6 +29,9 @@ class Settings:
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str = SLACK_API_URL
+    # The delivery worker's workspace-wide budget, and how often it tries before giving up.
+    slack_per_minute: int = 600
+    delivery_attempts: int = 6
 
     @property
     def currency(self) -> str:
@@ -45,7 +48,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     rules = LendingRules(
         currency=currency,
         min_pledge=_amount(env, "MICROLEND_MIN_PLEDGE", "20.00", currency),
-        fundraising_days=_positive_int(env, "MICROLEND_FUNDRAISING_DAYS", "30", 365),
+        fundraising_days=_whole(env, "MICROLEND_FUNDRAISING_DAYS", "30", 1, 365, "days"),
         monthly_cap=_amount(env, "MICROLEND_MONTHLY_CAP", "500.00", currency),
     )
     return Settings(
@@ -56,6 +59,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
         slack_app_token=_app_token(env.get("SLACK_APP_TOKEN") or None),
         slack_api_url=_api_url(env.get("SLACK_API_URL", SLACK_API_URL)),
+        slack_per_minute=_whole(env, "MICROLEND_SLACK_PER_MINUTE", "600", 1, 1_000_000, "messages"),
+        delivery_attempts=_whole(env, "MICROLEND_DELIVERY_ATTEMPTS", "6", 1, 100, "attempts"),
     )
 
 
@@ -66,10 +71,14 @@ def _amount(env: Mapping[str, str], name: str, default: str, currency: str) -> i
         raise SettingsError(f"{name}: {error} (an amount in {currency}, like {default}).") from None
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: str, maximum: int) -> int:
+def _whole(
+    env: Mapping[str, str], name: str, default: str, least: int, most: int, unit: str
+) -> int:
     text = env.get(name, default).strip()
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= maximum:
-        raise SettingsError(f"{name}={text!r}: use a whole number of days from 1 to {maximum}.")
+    if not text.isascii() or not text.isdigit() or not least <= int(text) <= most:
+        raise SettingsError(
+            f"{name}={text!r}: use a whole number of {unit} from {least} to {most}."
+        )
     return int(text)
 
 

@@ -50,6 +50,8 @@ def test_values_are_parsed_exactly() -> None:
         ("MICROLEND_ADMINS", "<@U123>", "not a Slack user id"),
         ("SLACK_APP_TOKEN", "xoxb-123", "xapp-"),
         ("SLACK_API_URL", "slack.com", "SLACK_API_URL"),
+        ("MICROLEND_SLACK_PER_MINUTE", "fast", "MICROLEND_SLACK_PER_MINUTE"),
+        ("MICROLEND_DELIVERY_ATTEMPTS", "0", "1 to 100"),
     ],
 )
 def test_a_bad_value_is_refused_with_a_message_naming_it(
