@@ -38,7 +38,7 @@ T = TypeVar("T")
 GENERAL = Channel(id="C0DEMOGENERAL", name="general")
 # The workspace's own limits are off in the emulator; the worker's limiter only needs to
 # keep out of the way of one person at a terminal.
-UNHURRIED = RateLimits(per_minute=60_000, per_channel_per_second=1_000, opens_per_minute=60_000)
+UNHURRIED = RateLimits(per_minute=60_000, per_channel_per_second=1_000)
 
 
 class ConsoleClock:

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,10 +49,9 @@ from storage.digests import (
 from storage.models import NotifyMode
 from storage.operations import utcnow
 from storage.outbox_queue import Claimed, OutboxEntry, OutboxView
-from templates.render import TemplateRenderError, render_message
+from templates.render import RenderedMessage, TemplateRenderError, render_message
 
 Clock = Callable[[], datetime]
-T = TypeVar("T")
 
 LENDER_KINDS = frozenset(
     {
@@ -336,10 +335,9 @@ class DeliveryWorker:
         ids = message.row_ids
         try:
             rendered = render_message(message.template, **message.context)
-            channel = message.channel_id or self._dm_channel(message.user_id or "")
-            self._limited(lambda: self.limiter.acquire_post(channel))(
-                lambda: self.slack.post_message(channel, rendered)
-            )
+            # A user id as the channel posts into the app's DM with them: one call, no
+            # conversations.open (Tier 3, ~50/min) first.
+            self._post(message.channel_id or message.user_id or "", rendered)
         except WorkspaceGone as gone:
             outbox_queue.skip(self.factory, ids, reason=f"the app was uninstalled: {gone.error}")
             self.counters.add(skipped=len(ids))
@@ -352,24 +350,16 @@ class DeliveryWorker:
             self.sent.add(ids)
             self.counters.add(messages_sent=1, rows_sent=len(ids))
 
-    def _dm_channel(self, user_id: str) -> str:
-        if self.slack.has_dm_channel(user_id):
-            return self.slack.dm_channel(user_id)
-        return self._limited(self.limiter.acquire_open)(lambda: self.slack.dm_channel(user_id))
-
-    def _limited(self, acquire: Callable[[], None]) -> Callable[[Callable[[], T]], T]:
-        """Run a Slack call in a slot; on 429 pause the workspace and try the same call again."""
-
-        def call(action: Callable[[], T]) -> T:
-            while True:
-                acquire()
-                try:
-                    return action()
-                except RateLimited as limited:
-                    self.limiter.pause(limited.retry_after)
-                    self.counters.add(rate_limited=1)
-
-        return call
+    def _post(self, channel: str, rendered: RenderedMessage) -> None:
+        """Post in a slot; on 429 pause the workspace and try the same message again."""
+        while True:
+            self.limiter.acquire_post(channel)
+            try:
+                self.slack.post_message(channel, rendered)
+                return
+            except RateLimited as limited:
+                self.limiter.pause(limited.retry_after)
+                self.counters.add(rate_limited=1)
 
     def _failed(self, message: Outgoing, error: str) -> None:
         attempt = message.attempts + 1

@@ -4,9 +4,9 @@ Slack limits ``chat.postMessage`` to about one message per second per channel an
 workspace-wide number per minute, and a ``429`` carries a ``Retry-After`` that applies to the whole
 workspace. So every sender thread asks this one object for a slot: it spaces calls evenly at the
 workspace rate (GCRA: a slot every ``60 / per_minute`` seconds, with a small burst), keeps each
-channel one interval apart, and a ``pause`` after a 429 holds every sender back at once.
-Reservations are made under a lock and slept on outside it, so waiting threads never block
-each other's bookkeeping.
+channel (a DM: the user id it is posted to) one interval apart, and a ``pause`` after a 429
+holds every sender back at once. Reservations are made under a lock and slept on outside it, so
+waiting threads never block each other's bookkeeping.
 """
 
 from __future__ import annotations
@@ -27,15 +27,12 @@ class RateLimits:
     per_channel_per_second: float = 1.0
     # Calls allowed back to back before spacing applies.
     burst: int = 1
-    # conversations.open is Tier 3 (50+/min), a separate budget from chat.postMessage.
-    opens_per_minute: float = 50.0
 
     def scaled(self, factor: float) -> RateLimits:
         return RateLimits(
             per_minute=self.per_minute * factor,
             per_channel_per_second=self.per_channel_per_second * factor,
             burst=self.burst,
-            opens_per_minute=self.opens_per_minute * factor,
         )
 
 
@@ -69,30 +66,20 @@ class WorkspaceRateLimiter:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._posts = _Gcra(limits.per_minute, limits.burst)
-        self._opens = _Gcra(limits.opens_per_minute, limits.burst)
         self._channel_interval = 1.0 / limits.per_channel_per_second
         self._channel_next: dict[str, float] = {}
         self._paused_until = 0.0
         self.pauses = 0
 
     def acquire_post(self, channel: str) -> None:
-        """Wait for a ``chat.postMessage`` slot for ``channel``."""
-        self._acquire(self._posts, channel)
-
-    def acquire_open(self) -> None:
-        """Wait for a ``conversations.open`` slot."""
-        self._acquire(self._opens, None)
-
-    def _acquire(self, bucket: _Gcra, channel: str | None) -> None:
+        """Wait for a ``chat.postMessage`` slot for ``channel`` (a channel or user id)."""
         while True:
             with self._lock:
                 now = self._clock()
-                slot = max(bucket.earliest(now), self._paused_until)
-                if channel is not None:
-                    slot = max(slot, self._channel_next.get(channel, 0.0))
-                bucket.book(slot)
-                if channel is not None:
-                    self._remember(channel, slot + self._channel_interval, now)
+                slot = max(self._posts.earliest(now), self._paused_until)
+                slot = max(slot, self._channel_next.get(channel, 0.0))
+                self._posts.book(slot)
+                self._remember(channel, slot + self._channel_interval, now)
             self._sleep(max(slot - now, 0.0))
             # A 429 may have paused the workspace while this caller slept on its slot.
             with self._lock:

@@ -5,7 +5,6 @@ gone) or retry later (anything else)."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from slack_sdk import WebClient
@@ -68,12 +67,10 @@ def _mapped(error: SlackApiError) -> SlackDeliveryError:
 
 
 class SlackClient:
-    """Posts messages and opens DMs; thread-safe, with DM channel ids cached in memory."""
+    """Posts messages; thread-safe, since it holds nothing but the (thread-safe) ``WebClient``."""
 
     def __init__(self, web: WebClient) -> None:
         self._web = web
-        self._dm_channels: dict[str, str] = {}
-        self._lock = threading.Lock()
 
     def _call(self, method: str, **arguments: Any) -> dict[str, Any]:
         try:
@@ -85,23 +82,10 @@ class SlackClient:
             raise SlackDeliveryError(f"{type(error).__name__}: {error}") from error
         return dict(response.data) if isinstance(response.data, dict) else {}
 
-    def dm_channel(self, user_id: str) -> str:
-        """The app's DM channel with a user: ``conversations.open`` once, then from memory."""
-        with self._lock:
-            known = self._dm_channels.get(user_id)
-        if known:
-            return known
-        channel = str(self._call("conversations.open", users=user_id)["channel"]["id"])
-        with self._lock:
-            self._dm_channels[user_id] = channel
-        return channel
-
-    def has_dm_channel(self, user_id: str) -> bool:
-        with self._lock:
-            return user_id in self._dm_channels
-
     def post_message(self, channel: str, message: RenderedMessage) -> str:
-        """Post to a channel; returns the message ``ts``. Never sets ``link_names``."""
+        """Post to a channel, or to a user id for the app's DM with them (its Messages tab,
+        with no ``conversations.open`` first); returns the message ``ts``. Never sets
+        ``link_names``."""
         response = self._call(
             "chat.postMessage", channel=channel, text=message.text, blocks=message.blocks
         )

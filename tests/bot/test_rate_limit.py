@@ -47,14 +47,6 @@ def test_a_pause_holds_every_caller_for_retry_after() -> None:
     slots.acquire_post("D1")
     slots.pause(30)
     slots.acquire_post("D2")
-    slots.acquire_open()
+    slots.acquire_post("U3")
     assert time.now >= 30
     assert slots.pauses == 1
-
-
-def test_opens_have_their_own_budget() -> None:
-    time = FakeTime()
-    slots = limiter(RateLimits(per_minute=6_000, opens_per_minute=60), time)
-    slots.acquire_open()
-    slots.acquire_open()
-    assert time.now == 1.0
