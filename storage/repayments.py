@@ -48,7 +48,8 @@ from storage.rules import LendingRules
 # Each lender's share: base = floor(pledge * instalment / total); the cents left over go, one
 # each, to the lenders furthest behind their exact cumulative share (ties by pledge id), only
 # to lenders with room left below what they lent; in the rare case that fewer lenders have
-# room than cents are left, the rest fill remaining room in the same order.
+# room than cents are left, the rest fill remaining room in the same order. Every window
+# function shares one window, so the database sorts each project's pledges once.
 SHARES_SQL = """
 WITH b AS (
   SELECT pl.id AS pledge_id, pl.lender_id, pl.project_id, pl.amount, pl.repaid,
@@ -59,29 +60,32 @@ WITH b AS (
   JOIN pledges pl ON pl.project_id = r.project_id AND pl.refunded = false
 ), d AS (
   SELECT b.*, b.amount - b.repaid - b.base AS room,
-         b.inst - SUM(b.base) OVER (PARTITION BY b.project_id) AS leftover,
-         ROW_NUMBER() OVER (
-           PARTITION BY b.project_id
-           ORDER BY CASE WHEN b.amount - b.repaid - b.base > 0 THEN 0 ELSE 1 END,
-                    b.amount * (b.before + b.inst) - b.total * (b.repaid + b.base) DESC,
-                    b.pledge_id
-         ) AS rnk
+         b.amount * (b.before + b.inst) - b.total * (b.repaid + b.base) AS deficit
   FROM b
 ), e AS (
   SELECT d.*,
-         CASE WHEN d.room > 0 AND d.rnk <= d.leftover THEN 1 ELSE 0 END AS bonus,
-         d.leftover - SUM(CASE WHEN d.room > 0 THEN 1 ELSE 0 END)
-           OVER (PARTITION BY d.project_id) AS overflow,
-         COALESCE(SUM(CASE WHEN d.room > 1 THEN d.room - 1 ELSE 0 END) OVER (
-           PARTITION BY d.project_id ORDER BY d.rnk
-           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS extra_before
+         d.inst - SUM(d.base) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+           AS leftover,
+         SUM(CASE WHEN d.room > 0 THEN 1 ELSE 0 END)
+           OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS eligible,
+         ROW_NUMBER() OVER w AS rnk,
+         COALESCE(SUM(CASE WHEN d.room > 1 THEN d.room - 1 ELSE 0 END)
+           OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS extra_before
   FROM d
+  WINDOW w AS (
+    PARTITION BY d.project_id
+    ORDER BY CASE WHEN d.room > 0 THEN 0 ELSE 1 END, d.deficit DESC, d.pledge_id
+  )
 )
 SELECT pledge_id, lender_id, project_id,
-       base + bonus + CASE
-         WHEN overflow <= extra_before OR room <= 1 THEN 0
-         WHEN overflow - extra_before < room - 1 THEN overflow - extra_before
-         ELSE room - 1 END AS share
+       base
+       + CASE WHEN room > 0 AND rnk <= leftover THEN 1 ELSE 0 END
+       + CASE
+           WHEN leftover - eligible <= extra_before OR room <= 1 THEN 0
+           WHEN leftover - eligible - extra_before < room - 1
+             THEN leftover - eligible - extra_before
+           ELSE room - 1
+         END AS share
 FROM e
 """
 
