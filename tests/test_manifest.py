@@ -25,7 +25,8 @@ from storage.rules import LendingRules
 yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT.parent / "shared" / "slack" / "manifest.schema.1.0.0.json"
+# Slack's published manifest schema (MIT, licence beside it), kept with the tests.
+SCHEMA = ROOT / "tests" / "fixtures" / "slack" / "manifest.schema.1.0.0.json"
 
 # The bot scopes each Web API method needs (https://api.slack.com/methods). A method missing
 # here fails the test: add it with its scopes rather than guessing.

@@ -16,6 +16,7 @@ import pytest
 from bot.cli import main
 from storage.credit import withdraw
 from storage.database import Database, open_database
+from storage.demo import DEMO_CSV
 from storage.ledger import lender_balance
 from storage.lenders import SlackIdentity, find_lender
 from storage.models import AccountKind, Project
@@ -23,7 +24,7 @@ from storage.pledges import PledgeRequest, pledge
 from storage.rules import LendingRules
 from tests.factories import make_lender, make_project
 
-KIVA_SAMPLE = Path(__file__).parents[2] / ".." / "shared" / "data" / "kiva_loans_sample_1k.csv"
+KIVA_SAMPLE = DEMO_CSV  # the real 1k Kiva sample, shipped with the package
 COMMANDS = [
     [],
     ["db"],
