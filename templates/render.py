@@ -205,6 +205,9 @@ class Renderer:
             undefined=StrictUndefined,  # a misspelt variable is a bug, not an empty string
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates ship with the package; checking their files' mtimes at every render
+            # costs a stat per template per message during a fan-out.
+            auto_reload=False,
         )
         self.environment.filters.update(FILTERS)
         self.environment.filters.update(filters or {})
