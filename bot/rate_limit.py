@@ -96,8 +96,3 @@ class WorkspaceRateLimiter:
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
             self.pauses += 1
-
-    @property
-    def paused_until(self) -> float:
-        with self._lock:
-            return self._paused_until

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from storage.models import Project, ProjectStatus, RepaymentInterval
 
-OPEN_STATUSES = (ProjectStatus.FUNDRAISING,)
 LENT_STATUSES = (ProjectStatus.FUNDED, ProjectStatus.REPAYING)
 
 

@@ -114,7 +114,3 @@ class RateLimiter:
             bucket = _Bucket(rate, float(capacity), float(capacity), now)
             self._buckets[key] = bucket
         return bucket
-
-    def reset(self) -> None:
-        with self._lock:
-            self._buckets.clear()

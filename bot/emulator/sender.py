@@ -310,26 +310,6 @@ class AppSender:
             event["view"] = home.to_slack(self.state.config)
         return self.send_event(event, tamper)
 
-    def send_message(
-        self, user_id: str, text: str, channel_id: str | None = None, tamper: Tamper | None = None
-    ) -> Delivery:
-        """The user writes a message (in the app's DM by default); the app gets the event."""
-        self.state.user(user_id)
-        channel = (
-            self.state.resolve_channel(channel_id) if channel_id else self.state.open_dm(user_id)[0]
-        )
-        message = Message(channel.id, self.state.next_ts(), text, [], user_id, source="user")
-        self.state.add_message(message)
-        event: JsonDict = {
-            "type": "message",
-            "channel": channel.id,
-            "user": user_id,
-            "text": text,
-            "ts": message.ts,
-            "channel_type": "im" if channel.is_im else "channel",
-        }
-        return self.send_event(event, tamper)
-
     def resend(
         self, delivery: Delivery, retry_num: int = 1, reason: str = "http_timeout"
     ) -> Delivery:

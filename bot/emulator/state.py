@@ -306,10 +306,6 @@ class WorkspaceState:
             view.errors = {}
         return view
 
-    def register_view(self, view: View) -> None:
-        with self.lock:
-            self._views[view.id] = view
-
     def view(self, view_id: str) -> View:
         with self.lock:
             view = self._views.get(view_id)
