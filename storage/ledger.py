@@ -198,7 +198,7 @@ def system_account(session: Session, kind: AccountKind) -> int:
 
 
 def ensure_system_accounts(session: Session) -> None:
-    """Create the programme-wide accounts once; the initial migration calls this too."""
+    """Create any missing programme-wide account; the initial migration inserts them itself."""
     existing = set(
         session.execute(select(Account.kind).where(Account.lender_id.is_(None))).scalars()
     )
