@@ -89,7 +89,24 @@ SELECT pledge_id, lender_id, project_id,
 FROM e
 """
 
-BATCH = table("repayment_batch", column("project_id"), column("amount"))
+# Every accepted instalment of a round waits here until the round is shared out; ``round``
+# numbers a project's second and later instalments of the same round.
+PENDING = table(
+    "repayment_pending",
+    column("project_id"),
+    column("amount"),
+    column("paid_on"),
+    column("reference"),
+    column("round"),
+)
+# The instalments being shared now: at most one per project.
+BATCH = table(
+    "repayment_batch",
+    column("project_id"),
+    column("amount"),
+    column("paid_on"),
+    column("reference"),
+)
 SHARES = table(
     "repayment_shares",
     column("pledge_id"),
@@ -135,7 +152,7 @@ def record_repayment(
 
     def body(session: Session) -> RepaymentResult:
         _check(_project_states(session, [item.project_id]), item, rules, pending=0)
-        transaction_id = distribute(session, [item], moment)
+        [transaction_id] = distribute(session, [item], moment)
         status = session.execute(
             select(Project.status).where(Project.id == item.project_id)
         ).scalar_one()
@@ -153,20 +170,31 @@ def record_repayments(
     now: datetime | None = None,
     chunk_size: int = 1_000,
 ) -> BatchResult:
-    """Record a round set-based, one transaction per chunk so memory stays flat however large
-    the round; bad items are refused, not fatal, and a rerun after a crash skips what was done."""
+    """Record a whole round in one transaction: instalments are checked and staged in chunks
+    (so memory stays flat however large the round), then shared out set-based, once per round
+    of at most one instalment per project. Bad items are refused, not fatal."""
     moment = now or utcnow()
     recorded, replayed = 0, 0
     refused: list[tuple[RepaymentInput, Refusal]] = []
-    transactions: list[int] = []
-    iterator = iter(items)
-    while chunk := list(islice(iterator, chunk_size)):
-        with factory() as session, session.begin():
-            accepted, chunk_replayed = _accept(session, chunk, rules, refused)
-            transactions += [distribute(session, batch, moment) for batch in _rounds(accepted)]
-        recorded += len(accepted)
-        replayed += chunk_replayed
+    with factory() as session, session.begin():
+        _start_pending(session)
+        staged = _Staged(pending=Counter(), rounds=Counter())
+        iterator = iter(items)
+        while chunk := list(islice(iterator, chunk_size)):
+            accepted, chunk_replayed = _accept(session, chunk, rules, refused, staged.pending)
+            _stage(session, accepted, staged.rounds)
+            recorded += len(accepted)
+            replayed += chunk_replayed
+        transactions = _share_pending(session, max(staged.rounds.values(), default=0), moment)
     return BatchResult(recorded, replayed, refused, transactions)
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """Per project: the amount staged so far, and how many instalments (its rounds)."""
+
+    pending: Counter[int]
+    rounds: Counter[int]
 
 
 def _accept(
@@ -174,11 +202,12 @@ def _accept(
     chunk: list[RepaymentInput],
     rules: LendingRules,
     refused: list[tuple[RepaymentInput, Refusal]],
+    pending: Counter[int],
 ) -> tuple[list[RepaymentInput], int]:
     """The items of a chunk that may be recorded; replays counted, refusals collected."""
     known = _known_references(session, [item.reference for item in chunk])
     projects = _project_states(session, [item.project_id for item in chunk])
-    accepted, replayed, pending = [], 0, Counter[int]()
+    accepted, replayed = [], 0
     for item in chunk:
         earlier = known.get(item.reference)
         if earlier is not None:
@@ -208,26 +237,21 @@ def _reused_reference(item: RepaymentInput) -> Refusal:
 def _known_references(session: Session, references: list[str]) -> dict[str, tuple[int, int, date]]:
     known: dict[str, tuple[int, int, date]] = {}
     for start in range(0, len(references), 500):
-        rows = session.execute(
-            select(
-                Repayment.reference, Repayment.project_id, Repayment.amount, Repayment.paid_on
-            ).where(Repayment.reference.in_(references[start : start + 500]))
-        )
-        known.update({ref: (project, amount, paid) for ref, project, amount, paid in rows})
+        chunk = references[start : start + 500]
+        recorded = select(
+            Repayment.reference, Repayment.project_id, Repayment.amount, Repayment.paid_on
+        ).where(Repayment.reference.in_(chunk))
+        staged = select(
+            PENDING.c.reference, PENDING.c.project_id, PENDING.c.amount, PENDING.c.paid_on
+        ).where(PENDING.c.reference.in_(chunk))
+        for ref, project, amount, paid in session.execute(union_all(recorded, staged)):
+            known[ref] = (project, amount, _as_date(paid))
     return known
 
 
-def _rounds(items: list[RepaymentInput]) -> list[list[RepaymentInput]]:
-    """Split a batch so that each project appears at most once per round, in order."""
-    rounds: list[list[RepaymentInput]] = []
-    seen: Counter[int] = Counter()
-    for item in items:
-        index = seen[item.project_id]
-        seen[item.project_id] += 1
-        if index == len(rounds):
-            rounds.append([])
-        rounds[index].append(item)
-    return rounds
+def _as_date(value: date | str) -> date:
+    # SQLite hands a temporary table's dates back as the ISO text they were stored as.
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 @dataclass(frozen=True)
@@ -274,27 +298,75 @@ def _check(
         )
 
 
-def distribute(session: Session, items: Sequence[RepaymentInput], now: datetime) -> int:
-    """Share one instalment per project among its lenders; returns the ledger transaction."""
-    _fill_batch(session, items)
-    session.execute(text("CREATE TEMP TABLE repayment_shares AS " + SHARES_SQL))
-    transaction_id = post_rows(session, "repayment", _share_legs(), now=now)
+def distribute(session: Session, items: Sequence[RepaymentInput], now: datetime) -> list[int]:
+    """Share checked instalments among their lenders; the ledger transaction of each round."""
+    _start_pending(session)
+    rounds: Counter[int] = Counter()
+    _stage(session, list(items), rounds)
+    return _share_pending(session, max(rounds.values(), default=0), now)
+
+
+def _start_pending(session: Session) -> None:
+    _drop_temp_tables(session)
     session.execute(
-        insert(Repayment),
-        [
+        text(
+            "CREATE TEMP TABLE repayment_pending (project_id BIGINT, amount BIGINT, paid_on DATE,"
+            " reference VARCHAR(200) PRIMARY KEY, round INTEGER)"
+        )
+    )
+
+
+def _stage(session: Session, items: list[RepaymentInput], rounds: Counter[int]) -> None:
+    rows = []
+    for item in items:
+        rows.append(
             {
                 "project_id": item.project_id,
                 "amount": item.amount,
                 "paid_on": item.paid_on,
                 "reference": item.reference,
-                "transaction_id": transaction_id,
-                "created_at": now,
+                "round": rounds[item.project_id],
             }
-            for item in items
-        ],
+        )
+        rounds[item.project_id] += 1
+    if rows:
+        session.execute(insert(PENDING), rows)
+
+
+def _share_pending(session: Session, rounds: int, now: datetime) -> list[int]:
+    transactions = []
+    for number in range(rounds):
+        session.execute(
+            text(
+                "CREATE TEMP TABLE repayment_batch AS SELECT project_id, amount, paid_on, reference"
+                " FROM repayment_pending WHERE round = :round"
+            ),
+            {"round": number},
+        )
+        transactions.append(_share_batch(session, now))
+        session.execute(text("DROP TABLE repayment_batch"))
+    _drop_temp_tables(session)
+    return transactions
+
+
+def _share_batch(session: Session, now: datetime) -> int:
+    """Share one instalment per project among its lenders; returns the ledger transaction."""
+    session.execute(text("CREATE TEMP TABLE repayment_shares AS " + SHARES_SQL))
+    transaction_id = post_rows(session, "repayment", _share_legs(), now=now)
+    session.execute(
+        insert(Repayment).from_select(
+            ["project_id", "amount", "paid_on", "reference", "transaction_id", "created_at"],
+            select(
+                BATCH.c.project_id,
+                BATCH.c.amount,
+                BATCH.c.paid_on,
+                BATCH.c.reference,
+                literal(transaction_id),
+                literal(now),
+            ),
+        )
     )
     _apply_to_pledges_and_projects(session, now)
-    repaid_projects = select(BATCH.c.project_id)
     outbox.enqueue_select(
         session,
         kind="repayment",
@@ -303,7 +375,7 @@ def distribute(session: Session, items: Sequence[RepaymentInput], now: datetime)
         now=now,
     )
     finished = select(Project.id).where(
-        Project.id.in_(repaid_projects), Project.status == ProjectStatus.REPAID
+        Project.id.in_(select(BATCH.c.project_id)), Project.status == ProjectStatus.REPAID
     )
     outbox.enqueue_select(
         session,
@@ -312,22 +384,14 @@ def distribute(session: Session, items: Sequence[RepaymentInput], now: datetime)
         payload={},
         now=now,
     )
-    _drop_temp_tables(session)
+    session.execute(text("DROP TABLE repayment_shares"))
     return transaction_id
-
-
-def _fill_batch(session: Session, items: Sequence[RepaymentInput]) -> None:
-    _drop_temp_tables(session)
-    session.execute(text("CREATE TEMP TABLE repayment_batch (project_id BIGINT, amount BIGINT)"))
-    session.execute(
-        insert(BATCH), [{"project_id": i.project_id, "amount": i.amount} for i in items]
-    )
 
 
 def _drop_temp_tables(session: Session) -> None:
     # Temporary tables live as long as the connection, which the pool reuses.
-    session.execute(text("DROP TABLE IF EXISTS repayment_shares"))
-    session.execute(text("DROP TABLE IF EXISTS repayment_batch"))
+    for name in ("repayment_shares", "repayment_batch", "repayment_pending"):
+        session.execute(text(f"DROP TABLE IF EXISTS {name}"))
 
 
 def _share_legs() -> CompoundSelect:
