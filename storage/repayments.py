@@ -7,7 +7,7 @@ tests compare it with), so a round of 10,000 repayments costs a handful of state
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     case,
     column,
+    func,
     insert,
     literal,
     select,
@@ -171,30 +172,21 @@ def record_repayments(
     chunk_size: int = 1_000,
 ) -> BatchResult:
     """Record a whole round in one transaction: instalments are checked and staged in chunks
-    (so memory stays flat however large the round), then shared out set-based, once per round
-    of at most one instalment per project. Bad items are refused, not fatal."""
+    (what is already staged is asked of the database, so memory stays flat however large the
+    round), then shared out set-based, once per round of at most one instalment per project.
+    Bad items are refused, not fatal."""
     moment = now or utcnow()
     recorded, replayed = 0, 0
     refused: list[tuple[RepaymentInput, Refusal]] = []
     with factory() as session, session.begin():
         _start_pending(session)
-        staged = _Staged(pending=Counter(), rounds=Counter())
         iterator = iter(items)
         while chunk := list(islice(iterator, chunk_size)):
-            accepted, chunk_replayed = _accept(session, chunk, rules, refused, staged.pending)
-            _stage(session, accepted, staged.rounds)
+            accepted, chunk_replayed = _accept(session, chunk, rules, refused)
             recorded += len(accepted)
             replayed += chunk_replayed
-        transactions = _share_pending(session, max(staged.rounds.values(), default=0), moment)
+        transactions = _share_pending(session, moment)
     return BatchResult(recorded, replayed, refused, transactions)
-
-
-@dataclass(frozen=True)
-class _Staged:
-    """Per project: the amount staged so far, and how many instalments (its rounds)."""
-
-    pending: Counter[int]
-    rounds: Counter[int]
 
 
 def _accept(
@@ -202,11 +194,12 @@ def _accept(
     chunk: list[RepaymentInput],
     rules: LendingRules,
     refused: list[tuple[RepaymentInput, Refusal]],
-    pending: Counter[int],
 ) -> tuple[list[RepaymentInput], int]:
-    """The items of a chunk that may be recorded; replays counted, refusals collected."""
+    """Stage the items of a chunk that may be recorded; replays counted, refusals collected."""
     known = _known_references(session, [item.reference for item in chunk])
     projects = _project_states(session, [item.project_id for item in chunk])
+    staged = _staged(session, [item.project_id for item in chunk])
+    rounds_before = {project: before.count for project, before in staged.items()}
     accepted, replayed = [], 0
     for item in chunk:
         earlier = known.get(item.reference)
@@ -217,14 +210,37 @@ def _accept(
                 refused.append((item, _reused_reference(item)))
             continue
         try:
-            _check(projects, item, rules, pending=pending[item.project_id])
+            _check(projects, item, rules, pending=staged[item.project_id].amount)
         except Refused as refusal:
             refused.append((item, refusal.refusal))
             continue
-        pending[item.project_id] += item.amount
+        staged[item.project_id] = staged[item.project_id].plus(item.amount)
         known[item.reference] = (item.project_id, item.amount, item.paid_on)
         accepted.append(item)
+    _stage(session, accepted, rounds_before)
     return accepted, replayed
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """A project's instalments already staged in this round: how much, and how many."""
+
+    amount: int = 0
+    count: int = 0
+
+    def plus(self, amount: int) -> _Staged:
+        return _Staged(self.amount + amount, self.count + 1)
+
+
+def _staged(session: Session, project_ids: list[int]) -> defaultdict[int, _Staged]:
+    rows = session.execute(
+        select(PENDING.c.project_id, func.sum(PENDING.c.amount), func.count())
+        .where(PENDING.c.project_id.in_(sorted(set(project_ids))))
+        .group_by(PENDING.c.project_id)
+    )
+    staged: defaultdict[int, _Staged] = defaultdict(_Staged)
+    staged.update({project: _Staged(int(amount), count) for project, amount, count in rows})
+    return staged
 
 
 def _reused_reference(item: RepaymentInput) -> Refusal:
@@ -301,9 +317,8 @@ def _check(
 def distribute(session: Session, items: Sequence[RepaymentInput], now: datetime) -> list[int]:
     """Share checked instalments among their lenders; the ledger transaction of each round."""
     _start_pending(session)
-    rounds: Counter[int] = Counter()
-    _stage(session, list(items), rounds)
-    return _share_pending(session, max(rounds.values(), default=0), now)
+    _stage(session, list(items), {})
+    return _share_pending(session, now)
 
 
 def _start_pending(session: Session) -> None:
@@ -314,26 +329,32 @@ def _start_pending(session: Session) -> None:
             " reference VARCHAR(200) PRIMARY KEY, round INTEGER)"
         )
     )
+    session.execute(
+        text("CREATE INDEX repayment_pending_project ON repayment_pending (project_id)")
+    )
 
 
-def _stage(session: Session, items: list[RepaymentInput], rounds: Counter[int]) -> None:
-    rows = []
+def _stage(session: Session, items: list[RepaymentInput], rounds_before: dict[int, int]) -> None:
+    """Add items to the round; a project's later instalments go to later rounds."""
+    rows, rounds = [], dict(rounds_before)
     for item in items:
+        number = rounds.get(item.project_id, 0)
         rows.append(
             {
                 "project_id": item.project_id,
                 "amount": item.amount,
                 "paid_on": item.paid_on,
                 "reference": item.reference,
-                "round": rounds[item.project_id],
+                "round": number,
             }
         )
-        rounds[item.project_id] += 1
+        rounds[item.project_id] = number + 1
     if rows:
         session.execute(insert(PENDING), rows)
 
 
-def _share_pending(session: Session, rounds: int, now: datetime) -> list[int]:
+def _share_pending(session: Session, now: datetime) -> list[int]:
+    rounds = session.execute(select(func.coalesce(func.max(PENDING.c.round) + 1, 0))).scalar_one()
     transactions = []
     for number in range(rounds):
         session.execute(
