@@ -89,10 +89,11 @@ def start_in_thread(
     thread.start()
 
     def stop() -> None:
-        # Emptying waitress's socket map from inside its own loop ends the loop cleanly.
+        # Workers first, so none touches a socket (or pulls the trigger) after it is closed;
+        # then emptying waitress's socket map from inside its own loop ends the loop cleanly.
+        server.task_dispatcher.shutdown()
         server.trigger.pull_trigger(lambda: close_all(server._map, ignore_all=True))
         thread.join(timeout=5)
-        server.task_dispatcher.shutdown()
 
     return RunningServer(int(server.effective_port), stop)  # type: ignore[arg-type]
 
