@@ -146,13 +146,16 @@ def browse(request: CommandRequest) -> Reply:
 def _next_page(services: Services, value: str) -> Reply:
     data = ids_from(value, "p") or {"p": 0}
     state = data.get("f") if isinstance(data.get("f"), dict) else {}
-    known = {key for key in vars(BrowseFilters())}
-    filters = BrowseFilters(**{k: v for k, v in state.items() if k in known and _plain(v)})
-    return browse_reply(services, filters, page=max(0, min(data["p"], 10_000)))
+    defaults = vars(BrowseFilters())
+    chosen = {k: v for k, v in state.items() if k in defaults and _fits(defaults[k], v)}
+    return browse_reply(services, BrowseFilters(**chosen), page=max(0, min(data["p"], 10_000)))
 
 
-def _plain(value: object) -> bool:
-    return isinstance(value, bool | str) and len(str(value)) <= 100
+def _fits(default: object, value: object) -> bool:
+    """A forged page button may only set a flag to a bool and a name to a short string."""
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    return isinstance(value, str) and len(value) <= 100
 
 
 # -- project -----------------------------------------------------------------------------
@@ -195,7 +198,7 @@ class PledgeIntent:
         circle = data.get("c") if data else None
         if data is None or not _INTENT.match(str(data.get("i"))) or data["a"] <= 0:
             return None
-        if circle is not None and not isinstance(circle, int):
+        if circle is not None and (isinstance(circle, bool) or not isinstance(circle, int)):
             return None
         return cls(data["p"], data["a"], circle, str(data["i"]))
 

@@ -104,16 +104,7 @@ def auth_test(state: WorkspaceState, args: JsonDict) -> JsonDict:
 
 def chat_post_message(state: WorkspaceState, args: JsonDict) -> JsonDict:
     channel = state.resolve_channel(args.get("channel"))
-    text, blocks = message_content(args)
-    message = Message(
-        channel=channel.id,
-        ts=state.next_ts(),
-        text=text,
-        blocks=blocks,
-        user=state.config.bot_user_id,
-        thread_ts=args.get("thread_ts") or None,
-    )
-    state.add_message(message)
+    message = _bot_message(state, channel.id, args)
     return {
         "ok": True,
         "channel": channel.id,
@@ -127,19 +118,26 @@ def chat_post_ephemeral(state: WorkspaceState, args: JsonDict) -> JsonDict:
     user = state.user(str(args.get("user") or ""))
     if not channel.is_im and user.id not in channel.members:
         raise SlackError("user_not_in_channel")
+    message = _bot_message(
+        state, channel.id, args, ephemeral_to=user.id, source="chat.postEphemeral"
+    )
+    return {"ok": True, "message_ts": message.ts}
+
+
+def _bot_message(state: WorkspaceState, channel_id: str, args: JsonDict, **extra: Any) -> Message:
+    """Record what the bot posted: the one shape shared by channel and ephemeral messages."""
     text, blocks = message_content(args)
     message = Message(
-        channel=channel.id,
+        channel=channel_id,
         ts=state.next_ts(),
         text=text,
         blocks=blocks,
         user=state.config.bot_user_id,
         thread_ts=args.get("thread_ts") or None,
-        ephemeral_to=user.id,
-        source="chat.postEphemeral",
+        **extra,
     )
     state.add_message(message)
-    return {"ok": True, "message_ts": message.ts}
+    return message
 
 
 def chat_update(state: WorkspaceState, args: JsonDict) -> JsonDict:

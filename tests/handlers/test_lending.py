@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from bot.delivery import DeliverySettings, DeliveryWorker
 from bot.rate_limit import RateLimits, WorkspaceRateLimiter
 from bot.slack_client import SlackClient
+from handlers.lending import PledgeIntent
 from storage.closing import expire_due_projects
 from storage.credit import grant_credit
 from storage.lenders import Preferences, SlackIdentity, find_lender, set_preferences
@@ -329,3 +331,26 @@ def test_a_notifications_buttons_are_answered_by_the_app(harness: Harness) -> No
     assert "Open projects" in harness.reply_text(alice.id)
     harness.click(alice.id, "lend", within=message)
     assert harness.modal(alice.id).callback_id == "pledge_modal"
+
+
+def test_a_forged_page_button_sets_flags_only_to_booleans(harness: Harness) -> None:
+    men_only = make_project(harness.db, women=0)
+    alice = harness.user("alice")
+    harness.command(alice.id, "help")
+    forged = json.dumps({"p": 0, "f": {"women": "yes", "country": ["Peru"]}})
+    harness.sender._send_action(  # what a hand-made payload would send
+        alice.id,
+        harness.reply(alice.id),
+        {"type": "button", "action_id": "browse_next", "block_id": "b", "value": forged},
+        None,
+    )
+    harness.settle()
+    shown = {json.loads(v)["project"] for v in button_values(harness.reply(alice.id), "lend")}
+    assert shown == {men_only}  # neither the string "yes" nor a list became a filter
+
+
+@pytest.mark.parametrize("circle", [True, "7", 1.5, [7]])
+def test_a_pledge_intent_refuses_a_circle_that_is_not_an_id(circle: object) -> None:
+    value = json.dumps({"p": 1, "a": 2_000, "c": circle, "i": uuid.uuid4().hex})
+    assert PledgeIntent.from_value(value) is None
+    assert PledgeIntent.from_value(value.replace(json.dumps(circle), "7")) is not None
