@@ -112,7 +112,7 @@ def emulator_config(now: datetime) -> EmulatorConfig:
 
 def ensure_demo(settings: Settings, db: Database, now: datetime) -> DemoReport | None:
     """Load the demo on an empty database (none of its projects); leave any other alone."""
-    with db.sessions() as session:
+    with db.reads() as session:
         projects = session.execute(select(func.count()).select_from(Project)).scalar_one()
     if projects or not DEMO_CSV.exists():
         return None

@@ -48,7 +48,7 @@ def answer(request: CommandRequest, action: str, outcome: Outcome[Any]) -> Reply
 
 
 def project_id(request: CommandRequest, ref: str) -> int | None:
-    with request.services.db.sessions() as session:
+    with request.services.db.reads() as session:
         found = find_project(session, ref)
         return None if found is None else found.id
 

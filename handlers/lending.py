@@ -123,7 +123,7 @@ def parse_filters(words: list[str], choices: Choices) -> BrowseFilters | Unknown
 
 
 def browse_reply(services: Services, filters: BrowseFilters, page: int) -> Reply:
-    with services.db.sessions() as session:
+    with services.db.reads() as session:
         found = catalogue.browse(session, filters, services.clock(), page=page, per_page=PER_PAGE)
     state = {"f": _filter_state(filters), "p": page + 1}
     return Reply(message("browse.json.j2", services, page=found, next_state=state))
@@ -135,7 +135,10 @@ def _filter_state(filters: BrowseFilters) -> dict[str, Any]:
 
 def browse(request: CommandRequest) -> Reply:
     services = request.services
-    with services.db.sessions() as session:
+    if not request.args:
+        # The busiest page: no filters to match against the open countries and sectors.
+        return browse_reply(services, BrowseFilters(), page=0)
+    with services.db.reads() as session:
         choices = catalogue.filter_choices(session, services.clock())
     parsed = parse_filters(request.args, choices)
     if isinstance(parsed, UnknownFilter):
@@ -165,7 +168,7 @@ def project(request: CommandRequest) -> Reply:
     services = request.services
     if len(request.args) != 1:
         return problem("Which project? Give its reference, like `/lend project K653051`.")
-    with services.db.sessions() as session:
+    with services.db.reads() as session:
         found = find_project(session, request.args[0])
         detail = found and catalogue.project_detail(session, found.id, services.clock())
     if not detail:
@@ -213,7 +216,7 @@ class Proposal:
 def propose(services: Services, identity: SlackIdentity, intent: PledgeIntent) -> Proposal | str:
     """What the pledge would do, for the confirmation; or why it cannot be made."""
     lender = lender_id(services, identity)
-    with services.db.sessions() as session:
+    with services.db.reads() as session:
         card = catalogue.open_card(session, intent.project_id, services.clock())
         available = portfolio.balances(session, lender).available
     if card is None:
@@ -239,7 +242,7 @@ def pledge_command(request: CommandRequest) -> Reply:
     amount = _amount(services, request.args[1])
     if isinstance(amount, str):
         return problem(amount)
-    with services.db.sessions() as session:
+    with services.db.reads() as session:
         found = find_project(session, request.args[0])
     if found is None:
         return problem("I can't find that project.", "Find one with `/lend browse`.")
@@ -274,7 +277,7 @@ def open_pledge_modal(
     """The Lend button: a modal with the amount, how it is paid, and the circle it counts for."""
     data = ids_from(value, "project")
     lender = lender_id(services, identity)
-    with services.db.sessions() as session:
+    with services.db.reads() as session:
         card = data and catalogue.open_card(session, data["project"], services.clock())
         available = portfolio.balances(session, lender).available
         circles = portfolio.lender_circles(session, lender)
@@ -328,7 +331,7 @@ def submit_pledge_modal(services: Services, body: dict[str, Any]) -> dict[str, A
 def portfolio_reply(request: CommandRequest) -> Reply:
     services = request.services
     lender = lender_id(services, request.identity)
-    with services.db.sessions() as session:
+    with services.db.reads() as session:
         held = portfolio.lender_portfolio(session, lender, limit=PORTFOLIO_LOANS)
     return Reply(message("portfolio.json.j2", services, portfolio=held))
 
@@ -340,7 +343,7 @@ def credit(request: CommandRequest) -> Reply:
 def credit_card(services: Services, identity: SlackIdentity) -> RenderedMessage:
     """Available credit with Re-lend and Withdraw; the Withdraw button carries a new intent."""
     lender = lender_id(services, identity)
-    with services.db.sessions() as session:
+    with services.db.reads() as session:
         held = portfolio.balances(session, lender)
     return message("credit.json.j2", services, balances=held, intent=new_intent())
 
@@ -380,7 +383,7 @@ def autolend(request: CommandRequest) -> Reply:
     switch = request.args[0].casefold() if request.args else ""
     if switch not in ("on", "off"):
         return problem("Say `/lend autolend on [country] [sector]` or `/lend autolend off`.")
-    with services.db.sessions() as session:
+    with services.db.reads() as session:
         choices = catalogue.filter_choices(session, services.clock())
     parsed = parse_filters(request.args[1:], choices)
     if isinstance(parsed, UnknownFilter) or parsed.women or parsed.ending_soon:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.db import is_sqlite, make_engine, make_sessionmaker
+from storage.db import is_sqlite, make_engine, make_read_sessionmaker, make_sessionmaker
 from storage.schema import is_up_to_date, upgrade
 
 
@@ -19,6 +19,12 @@ class SchemaOutOfDate(RuntimeError):
 class Database:
     engine: Engine
     sessions: sessionmaker[Session]
+    # For pages and cards that change nothing; writing through one is a bug.
+    reads: sessionmaker[Session]
+
+    @classmethod
+    def on(cls, engine: Engine) -> Database:
+        return cls(engine, make_sessionmaker(engine), make_read_sessionmaker(engine))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -33,4 +39,4 @@ def open_database(url: str, *, auto_upgrade: bool | None = None) -> Database:
     elif not is_up_to_date(engine):
         engine.dispose()
         raise SchemaOutOfDate("The database schema is not current: run `microlend db upgrade`.")
-    return Database(engine, make_sessionmaker(engine))
+    return Database.on(engine)

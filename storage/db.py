@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The execution option that marks an engine's transactions as reading only.
+READ_ONLY = "microlend_read_only"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -43,7 +45,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader takes no write lock: under WAL it reads a snapshot beside the one writer.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -52,6 +56,12 @@ def is_sqlite(engine: Engine) -> bool:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that only read: on SQLite they begin DEFERRED, so a page of projects never
+    queues behind a pledge for the write lock (nor a pledge behind it)."""
+    return make_sessionmaker(engine.execution_options(**{READ_ONLY: True}))
 
 
 @contextmanager

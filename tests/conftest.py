@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from storage.database import Database, open_database
-from storage.db import make_engine, make_sessionmaker
+from storage.db import make_engine
 from storage.rules import LendingRules
 from storage.schema import upgrade
 
@@ -74,7 +74,7 @@ def postgres_db(postgres_available: bool) -> Iterator[Database]:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
     upgrade(engine)
-    yield Database(engine, make_sessionmaker(engine))
+    yield Database.on(engine)
     engine.dispose()
     with admin.begin() as connection:
         connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, delete, func, insert, literal, sel
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from storage.database import Database
-from storage.db import make_engine, make_sessionmaker
+from storage.db import make_engine
 from storage.ledger import move_pledges, new_transaction, post_rows
 from storage.models import (
     Account,
@@ -70,14 +70,14 @@ def fresh_database(kind: str) -> tuple[Database, Engine | None, str | None]:
         path = Path(tempfile.mkdtemp()) / "bench.db"
         engine = make_engine(f"sqlite:///{path}")
         upgrade(engine)
-        return Database(engine, make_sessionmaker(engine)), None, None
+        return Database.on(engine), None, None
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
     upgrade(engine)
-    return Database(engine, make_sessionmaker(engine)), admin, schema
+    return Database.on(engine), admin, schema
 
 
 def populate(db: Database, projects: int) -> list[RepaymentInput]:
