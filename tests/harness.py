@@ -46,6 +46,7 @@ from bot.settings import Settings
 from handlers.context import Services
 from storage.database import Database
 from storage.rules import LendingRules
+from tests.slack_models import assert_calls_valid
 
 T = TypeVar("T")
 
@@ -275,6 +276,8 @@ def running_harness(
         finally:
             server.stop()
             executor.shutdown(wait=True)
+        # Everything the app sent during the test, checked by slack_sdk's models as well.
+        assert_calls_valid(slack.calls())
 
 
 @pytest.fixture

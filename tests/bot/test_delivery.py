@@ -32,6 +32,7 @@ from storage.rules import LendingRules
 from templates.render import RenderedMessage, render_message
 from tests.conftest import POSTGRES_URL
 from tests.factories import make_lender, make_project
+from tests.slack_models import assert_calls_valid, assert_valid_blocks
 
 WEDNESDAY_10AM = datetime(2026, 1, 7, 10, 0)
 FAST = RateLimits(per_minute=60_000, per_channel_per_second=100)
@@ -52,6 +53,7 @@ class FakeClock:
 def slack() -> Iterator[Emulator]:
     with Emulator(EmulatorConfig(rate_limits=RateLimitConfig(scale=100))) as emulator:
         yield emulator
+        assert_calls_valid(emulator.calls())
 
 
 @pytest.fixture
@@ -466,6 +468,7 @@ def hostile_context(text: str) -> dict[str, object]:
 def test_every_template_fits_block_kit_and_stays_inert(name: str, text: str) -> None:
     message = render_message(f"notifications/{name}", **hostile_context(text))
     assert validate_message_blocks(message.blocks) == []
+    assert_valid_blocks(message.blocks)
     payload = json.dumps(message.to_dict(), ensure_ascii=False)
     assert len(message.blocks) <= 50 and len(message.text) <= 3000
     for token in ("<!channel>", "<!here>", "<@U123>", "<https://evil"):

@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from slack_sdk.models.blocks import Block
-from slack_sdk.models.views import View
 
 from templates.blockkit_limits import BLANK_TEXT
 from templates.mrkdwn import ELLIPSIS, Trusted, clean_text, slack_length
@@ -23,6 +21,7 @@ from templates.render import (
     notification_text,
     render_message,
 )
+from tests.slack_models import assert_valid_blocks, assert_valid_view
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OWNER = "U0OWNER"
@@ -95,8 +94,7 @@ def assert_inert(text: str) -> None:
 def assert_valid_message(message: RenderedMessage) -> None:
     assert len(message.blocks) <= 50
     assert slack_length(message.text) <= 40_000
-    for block in message.blocks:
-        Block.parse(block).to_dict()  # type: ignore[union-attr]
+    assert_valid_blocks(message.blocks)
     json.dumps(message.to_dict(), ensure_ascii=False).encode("utf-8")  # no lone surrogate
 
 
@@ -186,7 +184,7 @@ def test_any_text_renders_valid_modal(name: str) -> None:
     view = Renderer(extra_dirs=[FIXTURES]).render_view(
         "hostile_modal.json.j2", name=name, project_id=3
     )
-    View(**view).to_dict()
+    assert_valid_view(view)
     assert slack_length(view["title"]["text"]) <= 24
     assert slack_length(view["submit"]["text"]) <= 24
     assert json.loads(view["private_metadata"]) == {"project": 3}
