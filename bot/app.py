@@ -22,10 +22,12 @@ def create_app(
     *,
     client: WebClient | None = None,
     executor: Executor | None = None,
+    verify_requests: bool = True,
 ) -> App:
     """Build the Bolt app; `client` defaults to one aimed at `settings.slack_api_url`.
 
-    `executor` runs the work after each ack; tests pass one they can wait on.
+    `executor` runs the work after each ack; tests pass one they can wait on. Only a worker
+    process, whose requests the serving process verified, turns `verify_requests` off.
     """
     web_client = client or WebClient(
         token=settings.slack_bot_token, base_url=settings.slack_api_url
@@ -37,6 +39,7 @@ def create_app(
         # Ack first, then run the listener: Slack gives us three seconds for the ack only.
         process_before_response=False,
         listener_executor=executor,
+        request_verification_enabled=verify_requests,
     )
     for module in LISTENER_MODULES:
         module.register(app, services)

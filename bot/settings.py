@@ -32,6 +32,9 @@ class Settings:
     # The delivery worker's workspace-wide budget, and how often it tries before giving up.
     slack_per_minute: int = 600
     delivery_attempts: int = 6
+    # Processes that work out /lend's answers after the ack (`bot/work_processes.py`);
+    # 0 works them out on threads of the serving process.
+    work_processes: int = 2
 
     @property
     def currency(self) -> str:
@@ -61,6 +64,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_api_url=_api_url(env.get("SLACK_API_URL", SLACK_API_URL)),
         slack_per_minute=_whole(env, "MICROLEND_SLACK_PER_MINUTE", "600", 1, 1_000_000, "messages"),
         delivery_attempts=_whole(env, "MICROLEND_DELIVERY_ATTEMPTS", "6", 1, 100, "attempts"),
+        work_processes=_whole(env, "MICROLEND_WORK_PROCESSES", "2", 0, 64, "processes"),
     )
 
 

@@ -69,11 +69,15 @@ def ack_now(ack: Ack, next_: Callable[[], BoltResponse]) -> BoltResponse:
     return next_()
 
 
+def acked() -> None:
+    """The listener's own ack part: `ack_now` has acked already."""
+
+
 def register(app: App, services: Services) -> None:
     table = subcommands()
 
-    @app.command(COMMAND, middleware=[ack_now])
-    def on_lend(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    # A lazy listener: the answer may run in another process (`bot/work_processes.py`).
+    def answer(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         word, args = parse(str(body.get("text", "")))
         request = CommandRequest(
             services=services,
@@ -89,3 +93,5 @@ def register(app: App, services: Services) -> None:
             blocks=reply.message.blocks,
             response_type="in_channel" if reply.in_channel else "ephemeral",
         )
+
+    app.command(COMMAND, middleware=[ack_now])(ack=acked, lazy=[answer])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -15,8 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.app import create_app, services_for
-from bot.server import start_in_thread
+from bot.server import open_app, start_in_thread
 from bot.settings import Settings, load_settings
 from storage.database import open_database
 
@@ -38,15 +38,18 @@ def main() -> None:
     # Waitress warns at every queued request; under a deliberate load that is the point.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     kind, port, db_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    settings = load_settings()
-    db = open_database(f"sqlite:///{db_path}")
-    app = (
-        floor_app(settings) if kind == "floor" else create_app(settings, services_for(settings, db))
-    )
+    settings = replace(load_settings(), database_url=f"sqlite:///{db_path}")
+    if kind == "floor":
+        db = open_database(settings.database_url)
+        app, close = floor_app(settings), db.dispose
+    else:
+        opened = open_app(settings)  # as `microlend serve` builds it, worker processes and all
+        app, db, close = opened.app, opened.db, opened.close
     server = start_in_thread(app, db, port=port)
     print("ready", flush=True)
     sys.stdin.read()
     server.stop()
+    close()
 
 
 if __name__ == "__main__":

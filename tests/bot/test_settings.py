@@ -15,6 +15,7 @@ def test_defaults_describe_the_pilot() -> None:
     assert settings.rules.fundraising_days == 30
     assert settings.admins == frozenset()
     assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.work_processes == 2
 
 
 def test_values_are_parsed_exactly() -> None:
@@ -28,6 +29,7 @@ def test_values_are_parsed_exactly() -> None:
             "MICROLEND_ADMINS": "U012ABC, W0456DEF",
             "SLACK_APP_TOKEN": "xapp-1-abc",
             "SLACK_API_URL": "http://127.0.0.1:9000/api",
+            "MICROLEND_WORK_PROCESSES": "0",
         }
     )
     assert settings.currency == "USD"
@@ -35,6 +37,7 @@ def test_values_are_parsed_exactly() -> None:
     assert settings.rules.fundraising_days == 45
     assert settings.admins == {"U012ABC", "W0456DEF"}
     assert settings.slack_api_url == "http://127.0.0.1:9000/api/"
+    assert settings.work_processes == 0
 
 
 @pytest.mark.parametrize(
@@ -52,6 +55,7 @@ def test_values_are_parsed_exactly() -> None:
         ("SLACK_API_URL", "slack.com", "SLACK_API_URL"),
         ("MICROLEND_SLACK_PER_MINUTE", "fast", "MICROLEND_SLACK_PER_MINUTE"),
         ("MICROLEND_DELIVERY_ATTEMPTS", "0", "1 to 100"),
+        ("MICROLEND_WORK_PROCESSES", "-1", "0 to 64"),
     ],
 )
 def test_a_bad_value_is_refused_with_a_message_naming_it(

@@ -1,0 +1,125 @@
+"""/lend's answers are worked out in worker processes; the serving process verifies and acks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from slack_bolt import BoltRequest
+
+from bot.emulator import Emulator, EmulatorConfig, RateLimitConfig, User
+from bot.emulator.sender import AppSender, Tamper
+from bot.server import EVENTS_PATH, OpenApp, open_app, start_in_thread
+from bot.settings import Settings
+from bot.work_processes import LAZY_FUNCTION, LAZY_ONLY, LazyRequest, ProcessLazyListenerRunner
+from handlers import lend
+from storage.database import Database
+from tests.factories import make_project
+
+
+def eventually(found: Callable[[], object], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not found():
+        assert time.monotonic() < deadline, "the worker's answer never arrived"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def slack() -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(rate_limits=RateLimitConfig.off())) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def served(
+    slack: Emulator, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[OpenApp, AppSender]]:
+    """The app as `microlend serve` builds it, with one worker process."""
+
+    def not_here(*_args: object) -> None:
+        raise AssertionError("the serving process worked out an answer itself")
+
+    # Patched in this process only: a spawned worker imports the real one.
+    monkeypatch.setattr(lend, "dispatch", not_here)
+    settings = Settings(
+        database_url=str(sqlite_db.engine.url),
+        slack_bot_token=slack.bot_token,
+        slack_signing_secret=slack.signing_secret,
+        slack_api_url=slack.base_url,
+        work_processes=1,
+    )
+    opened = open_app(settings)
+    server = start_in_thread(opened.app, opened.db)
+    try:
+        yield opened, slack.connect(f"http://127.0.0.1:{server.port}{EVENTS_PATH}")
+    finally:
+        server.stop()
+        opened.close()
+
+
+def test_a_worker_process_answers_after_the_serving_process_acks(
+    slack: Emulator, sqlite_db: Database, served: tuple[OpenApp, AppSender]
+) -> None:
+    opened, sender = served
+    make_project(sqlite_db, country="Senegal")
+    alice: User = slack.add_user("alice")
+    assert isinstance(opened.workers, ProcessLazyListenerRunner)
+
+    delivery = sender.slash_command(alice.id, "/lend", "browse")
+
+    assert delivery.status == 200 and delivery.body == ""
+    eventually(lambda: slack.ephemerals(alice.id))
+    assert "Senegal" in str(slack.ephemerals(alice.id)[-1].blocks)
+
+
+def test_a_worker_process_opens_modals_with_the_bot_token(
+    slack: Emulator, served: tuple[OpenApp, AppSender]
+) -> None:
+    _opened, sender = served
+    alice = slack.add_user("alice")
+
+    sender.slash_command(alice.id, "/lend", "settings")
+
+    eventually(lambda: slack.modal_stack(alice.id))
+    assert slack.modal_stack(alice.id)[-1].payload["callback_id"] == "settings_modal"
+
+
+def test_a_forged_request_is_refused_before_any_worker_sees_it(
+    slack: Emulator, served: tuple[OpenApp, AppSender]
+) -> None:
+    _opened, sender = served
+    alice = slack.add_user("alice")
+
+    forged = Tamper(forge_signature=True)
+
+    delivery = sender.slash_command(alice.id, "/lend", "browse", tamper=forged)
+
+    assert delivery.status == 401
+    time.sleep(1)
+    assert not slack.ephemerals(alice.id)
+
+
+def test_what_a_worker_is_handed_dispatches_only_the_named_lazy_function() -> None:
+    request = BoltRequest(body="command=%2Flend&text=browse", headers={"x-a": ["1"]})
+    request.lazy_function_name = "answer"
+
+    again = LazyRequest.of(request).to_bolt()
+
+    assert (again.raw_body, again.mode) == (request.raw_body, "http")
+    assert again.lazy_only and again.lazy_function_name == "answer"
+    assert {LAZY_ONLY, LAZY_FUNCTION, "x-a"} <= set(again.headers)
+
+
+def test_no_worker_processes_answer_on_threads(sqlite_db: Database, slack: Emulator) -> None:
+    settings = Settings(
+        database_url=str(sqlite_db.engine.url),
+        slack_bot_token=slack.bot_token,
+        slack_api_url=slack.base_url,
+        work_processes=0,
+    )
+    opened = open_app(settings)
+    try:
+        assert opened.workers is None
+    finally:
+        opened.close()
