@@ -111,6 +111,16 @@ def test_what_a_worker_is_handed_dispatches_only_the_named_lazy_function() -> No
     assert {LAZY_ONLY, LAZY_FUNCTION, "x-a"} <= set(again.headers)
 
 
+def test_a_socket_mode_request_is_handed_on_as_its_payload() -> None:
+    body = {"command": "/lend", "text": "browse", "response_url": "https://hooks.example/1"}
+    request = BoltRequest(body=body, mode="socket_mode")
+    request.lazy_function_name = "answer"
+
+    again = LazyRequest.of(request).to_bolt()
+
+    assert (again.body, again.mode, again.lazy_function_name) == (body, "socket_mode", "answer")
+
+
 def test_no_worker_processes_answer_on_threads(sqlite_db: Database, slack: Emulator) -> None:
     settings = Settings(
         database_url=str(sqlite_db.engine.url),
