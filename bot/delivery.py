@@ -5,9 +5,12 @@ whether it is skipped (workspace uninstalled, lender opted out), deferred (outsi
 working hours, digest period not over) or sent, loads the facts of the rows to send with a few
 set-based queries and renders one message per lender (or per circle post). Sender threads take
 the messages from a bounded queue, so the next batch is claimed while this one is sent. Every
-Slack call waits for the one workspace-wide limiter; a 429 pauses all senders for
-``Retry-After`` and the same message is tried again (not a failure). Other failures back off
-exponentially with jitter until ``max_attempts``, then the rows are dead.
+Slack call waits for the one workspace-wide limiter, whose budget every worker process shares
+through the database; a 429 pauses all senders for ``Retry-After`` and the same message is tried
+again (not a failure). A message whose slot would come after its rows' lease ends (a long pause)
+is handed back instead, due when the slot is: sent later, another worker could have claimed the
+rows and sent them too. Other failures back off exponentially with jitter until
+``max_attempts``, then the rows are dead.
 
 No database transaction is open while a message is on its way: claims and settlements are
 short transactions of their own (``storage.outbox_queue``).
@@ -27,7 +30,7 @@ from typing import Any
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.rate_limit import RateLimits, WorkspaceRateLimiter
+from bot.rate_limit import NoSlotInTime, RateLimits, WorkspaceRateLimiter
 from bot.settings import Settings
 from bot.slack_client import (
     RateLimited,
@@ -49,6 +52,7 @@ from storage.digests import (
 from storage.models import NotifyMode
 from storage.operations import utcnow
 from storage.outbox_queue import Claimed, OutboxEntry, OutboxView
+from storage.send_budget import SharedBudget
 from templates.render import RenderedMessage, TemplateRenderError, render_message
 
 Clock = Callable[[], datetime]
@@ -77,7 +81,14 @@ CIRCLE_KINDS = frozenset(
     }
 )
 DIGEST_TEMPLATE = "notifications/digest.json.j2"
+# The one budget every worker process books chat.postMessage slots from.
+POST_MESSAGE_BUDGET = "slack:chat.postMessage"
+# A message is sent only in a slot that leaves this share of its lease for the call itself
+# (30 seconds of the default 5 minutes: slack_sdk's own timeout).
+CALL_SHARE_OF_LEASE = 0.1
 PERIODS = {NotifyMode.DAILY: "daily digest", NotifyMode.WEEKLY: "weekly digest"}
+# Messages allowed back to back: Slack's chat.postMessage allows "short bursts".
+POST_BURST = 10
 
 
 @dataclass(frozen=True)
@@ -92,13 +103,19 @@ class DeliverySettings:
     # Sent rows are marked in batches of this size: one UPDATE instead of one per message.
     # Until marked they stay leased, so a crash re-sends at most what was in flight.
     mark_sent_every: int = 50
-    limits: RateLimits = field(default_factory=RateLimits)
+    limits: RateLimits = field(default_factory=lambda: post_limits(600))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliverySettings:
         """``MICROLEND_SLACK_PER_MINUTE`` and ``MICROLEND_DELIVERY_ATTEMPTS``, validated."""
-        limits = RateLimits(per_minute=float(settings.slack_per_minute))
+        limits = post_limits(settings.slack_per_minute)
         return cls(max_attempts=settings.delivery_attempts, limits=limits)
+
+
+def post_limits(per_minute: float) -> RateLimits:
+    """The delivery workers' chat.postMessage limits: ``per_minute`` for the workspace, with
+    the short burst Slack allows, so senders that fall a little behind catch up."""
+    return RateLimits(per_minute=float(per_minute), burst=POST_BURST)
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,8 @@ class Outgoing:
     attempts: int
     template: str
     context: dict[str, Any]
+    # When the claim on the rows ends: after it, another worker may take and send them.
+    lease_until: datetime
     # A Slack user id for a DM, else a channel id.
     user_id: str | None = None
     channel_id: str | None = None
@@ -308,6 +327,7 @@ class DeliveryWorker:
                     "currency": self.currency,
                     "period": PERIODS.get(recipients[lender].notify_mode),
                 },
+                lease_until=min(row.lease_until for row in group),
                 user_id=recipients[lender].slack_user_id,
             )
             for lender, group in by_lender.items()
@@ -318,6 +338,7 @@ class DeliveryWorker:
                 attempts=row.attempts,
                 template=f"notifications/{row.kind}.json.j2",
                 context={"post": posts[row.id], "currency": self.currency},
+                lease_until=row.lease_until,
                 channel_id=row.channel_id,
             )
             for row in channel_rows
@@ -335,9 +356,11 @@ class DeliveryWorker:
         ids = message.row_ids
         try:
             rendered = render_message(message.template, **message.context)
-            # A user id as the channel posts into the app's DM with them: one call, no
-            # conversations.open (Tier 3, ~50/min) first.
-            self._post(message.channel_id or message.user_id or "", rendered)
+            self._post(message, rendered)
+        except NoSlotInTime as late:
+            # Handed back, not an attempt: nothing went wrong with the message.
+            outbox_queue.defer(self.factory, ids, until=self.clock() + timedelta(seconds=late.wait))
+            self.counters.add(deferred=len(ids))
         except WorkspaceGone as gone:
             outbox_queue.skip(self.factory, ids, reason=f"the app was uninstalled: {gone.error}")
             self.counters.add(skipped=len(ids))
@@ -350,16 +373,25 @@ class DeliveryWorker:
             self.sent.add(ids)
             self.counters.add(messages_sent=1, rows_sent=len(ids))
 
-    def _post(self, channel: str, rendered: RenderedMessage) -> None:
-        """Post in a slot; on 429 pause the workspace and try the same message again."""
+    def _post(self, message: Outgoing, rendered: RenderedMessage) -> None:
+        """Post in a slot within the lease; on 429 pause the workspace and try the same message
+        again. ``NoSlotInTime`` if the lease would end first."""
+        # A user id as the channel posts into the app's DM with them: one call, no
+        # conversations.open (Tier 3, ~50/min) first.
+        channel = message.channel_id or message.user_id or ""
         while True:
-            self.limiter.acquire_post(channel)
+            self.limiter.acquire_post(channel, within=self._time_to_send(message))
             try:
                 self.slack.post_message(channel, rendered)
                 return
             except RateLimited as limited:
                 self.limiter.pause(limited.retry_after)
                 self.counters.add(rate_limited=1)
+
+    def _time_to_send(self, message: Outgoing) -> float:
+        """Seconds from now within which a slot leaves the call time before the lease ends."""
+        call_time = self.settings.lease * CALL_SHARE_OF_LEASE
+        return (message.lease_until - call_time - self.clock()).total_seconds()
 
     def _failed(self, message: Outgoing, error: str) -> None:
         attempt = message.attempts + 1
@@ -443,10 +475,11 @@ def build_worker(
     if factory is None:
         factory = open_database(settings.database_url).sessions
     web = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    budget = SharedBudget(factory, POST_MESSAGE_BUDGET)
     return DeliveryWorker(
         factory,
         SlackClient(web),
-        WorkspaceRateLimiter(delivery.limits),
+        WorkspaceRateLimiter(delivery.limits, budget=budget),
         settings=delivery,
         currency=settings.currency,
     )

@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Double,
     Enum,
     ForeignKey,
     Index,
@@ -400,3 +401,18 @@ class ProcessedEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SendBudget(Base):
+    """A send rate that every worker process shares: the next free slot and any pause.
+
+    Times are epoch seconds from the workers' own clocks, not the database's: a worker sleeps on
+    its clock until its slot, so slots must be in its terms, and hosts kept in step by NTP agree
+    to within milliseconds, far finer than the spacing Slack asks for.
+    """
+
+    __tablename__ = "send_budgets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_slot: Mapped[float] = mapped_column(Double)
+    paused_until: Mapped[float] = mapped_column(Double)

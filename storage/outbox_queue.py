@@ -34,6 +34,7 @@ _CLAIMED_COLUMNS = (
     Notification.payload,
     Notification.attempts,
     Notification.created_at,
+    Notification.lease_until,
 )
 
 
@@ -51,6 +52,7 @@ class Claimed:
     payload: dict[str, Any]
     attempts: int
     created_at: datetime
+    lease_until: datetime
 
 
 def claim_due(

@@ -6,7 +6,8 @@ Run: .venv/bin/python tests/bench/bench_fanout.py [--lenders 115000] [--projects
 On PostgreSQL (MICROLEND_TEST_POSTGRES, private schemas): builds N lenders with two pledges
 each to funded projects, records one instalment for every project with
 ``storage.repayments.record_repayments`` (timed: that is the enqueue), then delivers with
-worker *processes* sharing the emulator's workspace limit (each takes its share) and measures
+worker *processes* sharing the emulator's workspace limit through the database's send budget,
+as production workers do, and measures
 the achieved rate against that limit, messages lost, messages sent twice, and each worker's peak
 memory (its own VmHWM) for the small and the full round. DMs are posted to the user id, so there is
 no ``conversations.open`` and a lender's first round costs what any other round does. Last, the
@@ -138,18 +139,21 @@ WORKER = """
 import sys
 from datetime import datetime
 from slack_sdk import WebClient
-from bot.delivery import DeliverySettings, DeliveryWorker
-from bot.rate_limit import RateLimits, WorkspaceRateLimiter
+from bot.delivery import POST_MESSAGE_BUDGET, DeliverySettings, DeliveryWorker, post_limits
+from bot.rate_limit import WorkspaceRateLimiter
 from bot.slack_client import SlackClient
 from storage.db import make_engine, make_sessionmaker
+from storage.send_budget import SharedBudget
 
 url, schema, base_url, token, per_minute = sys.argv[1:6]
 engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-limits = RateLimits(float(per_minute))
+factory = make_sessionmaker(engine)
+# The whole workspace limit, shared through the database by every worker (as in production).
+budget = SharedBudget(factory, POST_MESSAGE_BUDGET)
 stats = DeliveryWorker(
-    make_sessionmaker(engine),
+    factory,
     SlackClient(WebClient(token=token, base_url=base_url)),
-    WorkspaceRateLimiter(limits),
+    WorkspaceRateLimiter(post_limits(float(per_minute)), budget=budget),
     settings=DeliverySettings(senders=6, batch_size=200),
     clock=lambda: datetime(2026, 1, 7, 10, 5),
 ).drain()
@@ -168,12 +172,11 @@ def deliver(
     limits = RateLimitConfig(post_message_workspace_per_minute=per_minute)
     config = EmulatorConfig(team_id="T0BENCH", users=users, rate_limits=limits)
     with Emulator(config) as slack:
-        share = per_minute / workers
         command = [sys.executable, "-c", WORKER, POSTGRES_URL, schema, slack.base_url]
         started = time.perf_counter()
         processes = [
             subprocess.Popen(
-                [*command, slack.bot_token, str(share)], cwd=ROOT, stdout=subprocess.PIPE
+                [*command, slack.bot_token, str(per_minute)], cwd=ROOT, stdout=subprocess.PIPE
             )
             for _ in range(workers)
         ]

@@ -16,19 +16,28 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from bot.delivery import DeliverySettings, DeliveryWorker, list_outbox, retry_notification
+from bot.delivery import (
+    POST_MESSAGE_BUDGET,
+    DeliverySettings,
+    DeliveryWorker,
+    build_worker,
+    list_outbox,
+    retry_notification,
+)
 from bot.emulator import Emulator, EmulatorConfig, RateLimitConfig, validate_message_blocks
 from bot.rate_limit import RateLimits, WorkspaceRateLimiter
-from bot.slack_client import SlackClient, SlackDeliveryError
+from bot.settings import Settings
+from bot.slack_client import RateLimited, SlackClient, SlackDeliveryError
 from storage import outbox
 from storage.closing import expire_due_projects
 from storage.database import Database
 from storage.digests import CirclePost, CircleWeek, LenderNews, ProjectFacts, Stake
-from storage.models import Lender, Notification, NotifyMode
+from storage.models import Lender, Notification, NotificationStatus, NotifyMode, SendBudget
 from storage.outbox_queue import OutboxView
 from storage.pledges import PledgeRequest, pledge
 from storage.repayments import RepaymentInput, record_repayment
 from storage.rules import LendingRules
+from storage.send_budget import SharedBudget
 from templates.render import RenderedMessage, render_message
 from tests.conftest import POSTGRES_URL
 from tests.factories import make_lender, make_project
@@ -68,12 +77,13 @@ def make_worker(
     *,
     client: SlackClient | None = None,
     limits: RateLimits = FAST,
+    limiter: WorkspaceRateLimiter | None = None,
     **settings: object,
 ) -> DeliveryWorker:
     return DeliveryWorker(
         db.sessions,
         client or SlackClient(slack.client()),
-        WorkspaceRateLimiter(limits),
+        limiter or WorkspaceRateLimiter(limits),
         settings=DeliverySettings(senders=4, idle_seconds=0.01, **settings),  # type: ignore[arg-type]
         clock=clock,
     )
@@ -284,6 +294,90 @@ def test_a_429_pauses_the_whole_workspace_and_drops_nothing(
         assert min(later) - refused.at >= 0.95  # Retry-After: 1, for every sender
     with sqlite_db.sessions() as session:
         assert session.execute(select(func.max(Notification.attempts))).scalar_one() == 0
+
+
+class RateLimitedOnce(SlackClient):
+    """Answers the first post with a 429 carrying ``retry_after``, then posts as Slack does."""
+
+    def __init__(self, slack: Emulator, retry_after: float) -> None:
+        super().__init__(slack.client())
+        self.retry_after = retry_after
+        self.refused = False
+
+    def post_message(self, channel: str, message: RenderedMessage) -> str:
+        if not self.refused:
+            self.refused = True
+            raise RateLimited(self.retry_after)
+        return super().post_message(channel, message)
+
+
+def shared_limiter_on(db: Database, clock: FakeClock) -> WorkspaceRateLimiter:
+    """The workers' shared budget, with time read from and slept on the test's clock."""
+    return WorkspaceRateLimiter(
+        FAST,
+        budget=SharedBudget(db.sessions, POST_MESSAGE_BUDGET),
+        clock=lambda: (clock() - WEDNESDAY_10AM).total_seconds(),
+        sleep=lambda seconds: clock.advance(seconds=seconds),
+    )
+
+
+def rate_limited_worker(
+    db: Database, slack: Emulator, clock: FakeClock, retry_after: float
+) -> DeliveryWorker:
+    client = RateLimitedOnce(slack, retry_after)
+    return make_worker(db, slack, clock, client=client, limiter=shared_limiter_on(db, clock))
+
+
+def the_row(db: Database) -> Notification:
+    with db.sessions() as session:
+        return session.execute(select(Notification)).scalar_one()
+
+
+def test_a_429_within_the_lease_is_waited_out_and_the_message_sent_in_place(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    lender, user = lender_for(db, slack, "mia")
+    funded_project(db, rules, [lender], [2_000], clock())
+
+    stats = rate_limited_worker(db, slack, clock, retry_after=30).drain()
+
+    assert (stats.rate_limited, stats.deferred, stats.messages_sent) == (1, 0, 1)
+    assert clock() == WEDNESDAY_10AM + timedelta(seconds=30)
+    assert len(slack.dms(user)) == 1
+    assert (the_row(db).status, the_row(db).attempts) == (NotificationStatus.SENT, 0)
+
+
+def test_a_429_that_outlasts_the_lease_hands_the_message_back_until_the_pause_ends(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    lender, user = lender_for(db, slack, "ned")
+    funded_project(db, rules, [lender], [2_000], clock())
+    worker = rate_limited_worker(db, slack, clock, retry_after=600)  # the lease is 5 minutes
+
+    stats = worker.drain()
+
+    assert (stats.rate_limited, stats.deferred, stats.failed, stats.messages_sent) == (1, 1, 0, 0)
+    row = the_row(db)
+    assert (row.status, row.attempts, row.lease_until) == (NotificationStatus.PENDING, 0, None)
+    assert row.due_at == WEDNESDAY_10AM + timedelta(seconds=600)
+    clock.advance(minutes=6)  # the lease would have run out: another worker finds nothing
+    assert make_worker(db, slack, clock).drain().claimed == 0
+    clock.advance(minutes=4)
+    assert worker.drain().messages_sent == 1
+    assert len(slack.dms(user)) == 1
+    assert statuses(db) == {"sent": 1}
+
+
+def test_workers_built_for_the_cli_share_a_send_budget_on_their_database(db: Database) -> None:
+    worker = build_worker(Settings(slack_bot_token="xoxb-test"), factory=db.sessions)
+    before = time.time()
+
+    worker.limiter.pause(30)
+
+    with db.sessions() as session:
+        budget = session.execute(select(SendBudget)).scalar_one()
+    assert budget.name == POST_MESSAGE_BUDGET
+    assert budget.paused_until >= before + 30
 
 
 def bulk_lenders(db: Database, slack: Emulator, count: int, clock: FakeClock) -> list[str]:
