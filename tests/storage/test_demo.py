@@ -49,9 +49,11 @@ def snapshot(db: Database) -> dict[str, Any]:
 
 
 def test_the_demo_loads_on_an_empty_database_quickly(sqlite_db: Database) -> None:
-    started = time.perf_counter()
+    # This thread's CPU time, so that a loaded machine cannot fail it; a per-row query
+    # pattern would still take many times this.
+    started = time.thread_time()
     report = load_demo(sqlite_db.sessions, LendingRules(), DEMO_CSV, now=NOW)
-    assert time.perf_counter() - started < 5
+    assert time.thread_time() - started < 5
     assert report.projects_loaded == 1000
     assert (report.grants, report.pledges, report.repayments) == (len(LENDERS), 18, 4)
     with sqlite_db.sessions() as session:
