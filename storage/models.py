@@ -372,7 +372,9 @@ class Notification(Base):
     """The outbox: a message that exists exactly when the change that caused it was committed."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_status_due_at", "status", "due_at"),)
+    # Claims take the oldest due rows in (due_at, id) order: with id in the index a claim reads
+    # its batch, not every due row of a round (which all share one due_at) to sort them.
+    __table_args__ = (Index("ix_notifications_status_due_at_id", "status", "due_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
