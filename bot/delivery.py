@@ -103,7 +103,7 @@ class DeliverySettings:
     # Sent rows are marked in batches of this size: one UPDATE instead of one per message.
     # Until marked they stay leased, so a crash re-sends at most what was in flight.
     mark_sent_every: int = 50
-    limits: RateLimits = field(default_factory=lambda: post_limits(600))
+    limits: RateLimits = field(default_factory=lambda: post_limits(RateLimits.per_minute))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliverySettings:

@@ -104,7 +104,10 @@ ACK_SWITCH_INTERVAL = 0.001
 
 
 def ready_for_acks() -> None:
-    """Tune the interpreter of a serving process for short acks, once the app is built."""
+    """Tune the interpreter of a serving process for short acks, once the app is built.
+
+    For `serve`, `run` and the ack benchmark; not for tests, which start many servers in one
+    process and would pay a full collection at each."""
     # An ack waits for the interpreter lock while other threads work; a 1 ms switch interval
     # (not Python's 5 ms) keeps that wait short under load.
     sys.setswitchinterval(ACK_SWITCH_INTERVAL)
@@ -116,7 +119,6 @@ def ready_for_acks() -> None:
 
 
 def _create(app: App, db: Database, host: str, port: int, threads: int) -> BaseWSGIServer:
-    ready_for_acks()
     server = create_server(
         wsgi_app(app, db), host=host, port=port, threads=threads, ident="microlend"
     )
@@ -153,8 +155,10 @@ def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000) -> None:
     opened = open_app(settings)
     background = start_background(settings, opened.db)
     logger.info("serving %s and %s on %s:%d", EVENTS_PATH, HEALTH_PATH, host, port)
+    server = _create(opened.app, opened.db, host, port, DEFAULT_THREADS)
+    ready_for_acks()
     try:
-        _create(opened.app, opened.db, host, port, DEFAULT_THREADS).run()
+        server.run()
     finally:
         background.stop()
         opened.close()

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.server import open_app, start_in_thread
+from bot.server import open_app, ready_for_acks, start_in_thread
 from bot.settings import Settings, load_settings
 from storage.database import open_database
 
@@ -46,6 +46,7 @@ def main() -> None:
         opened = open_app(settings)  # as `microlend serve` builds it, worker processes and all
         app, db, close = opened.app, opened.db, opened.close
     server = start_in_thread(app, db, port=port)
+    ready_for_acks()  # as `microlend serve` does, for both apps
     print("ready", flush=True)
     sys.stdin.read()
     server.stop()
