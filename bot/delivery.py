@@ -146,27 +146,30 @@ class WorkerStats:
 
 
 class _SentRows:
-    """Ids of rows already on Slack, waiting to be marked sent together."""
+    """Ids of rows already on Slack, waiting to be marked sent together, by the lease they
+    are held under."""
 
     def __init__(self, factory: sessionmaker[Session], clock: Clock, size: int) -> None:
         self._factory = factory
         self._clock = clock
         self._size = size
-        self._ids: list[int] = []
+        self._ids: dict[datetime, list[int]] = defaultdict(list)
+        self._count = 0
         self._lock = threading.Lock()
 
-    def add(self, ids: Sequence[int]) -> None:
+    def add(self, ids: Sequence[int], lease_until: datetime) -> None:
         with self._lock:
-            self._ids.extend(ids)
-            full = len(self._ids) >= self._size
+            self._ids[lease_until].extend(ids)
+            self._count += len(ids)
+            full = self._count >= self._size
         if full:
             self.flush()
 
     def flush(self) -> None:
         with self._lock:
-            ids, self._ids = self._ids, []
-        if ids:
-            outbox_queue.mark_sent(self._factory, ids, now=self._clock())
+            held, self._ids, self._count = self._ids, defaultdict(list), 0
+        for lease_until, ids in held.items():
+            outbox_queue.mark_sent(self._factory, ids, lease_until=lease_until, now=self._clock())
 
 
 class _Counters:
@@ -285,6 +288,8 @@ class DeliveryWorker:
         )
         if not rows:
             return 0, []
+        # One claim, one lease: every row of it is held until the same moment.
+        lease_until = rows[0].lease_until
         with self.factory() as session:
             recipients = load_recipients(session, {r.lender_id for r in rows if r.lender_id})
             inactive = inactive_workspaces(
@@ -293,9 +298,9 @@ class DeliveryWorker:
             plan = _plan(rows, recipients, inactive, now)
             messages = self._compose(session, plan.send, recipients, now)
         for until, ids in plan.defer.items():
-            outbox_queue.defer(self.factory, ids, until=until)
+            outbox_queue.defer(self.factory, ids, lease_until=lease_until, until=until)
         for reason, ids in plan.skip.items():
-            outbox_queue.skip(self.factory, ids, reason=reason)
+            outbox_queue.skip(self.factory, ids, lease_until=lease_until, reason=reason)
         self.counters.add(
             claimed=len(rows),
             deferred=sum(map(len, plan.defer.values())),
@@ -344,33 +349,40 @@ class DeliveryWorker:
             for row in channel_rows
             if row.id in posts
         ]
-        gone = [row.id for row in channel_rows if row.id not in posts]
+        gone = [row for row in channel_rows if row.id not in posts]
         if gone:
-            outbox_queue.skip(self.factory, gone, reason="the circle no longer exists")
+            outbox_queue.skip(
+                self.factory,
+                [row.id for row in gone],
+                lease_until=gone[0].lease_until,
+                reason="the circle no longer exists",
+            )
         return messages
 
     # -- sending -------------------------------------------------------------------------------
 
     def deliver(self, message: Outgoing) -> None:
         """Render and send one message, then settle its rows whatever happened."""
-        ids = message.row_ids
+        ids, lease_until = message.row_ids, message.lease_until
         try:
             rendered = render_message(message.template, **message.context)
             self._post(message, rendered)
         except NoSlotInTime as late:
             # Handed back, not an attempt: nothing went wrong with the message.
-            outbox_queue.defer(self.factory, ids, until=self.clock() + timedelta(seconds=late.wait))
+            until = self.clock() + timedelta(seconds=late.wait)
+            outbox_queue.defer(self.factory, ids, lease_until=lease_until, until=until)
             self.counters.add(deferred=len(ids))
         except WorkspaceGone as gone:
-            outbox_queue.skip(self.factory, ids, reason=f"the app was uninstalled: {gone.error}")
+            reason = f"the app was uninstalled: {gone.error}"
+            outbox_queue.skip(self.factory, ids, lease_until=lease_until, reason=reason)
             self.counters.add(skipped=len(ids))
         except RecipientGone as gone:
-            outbox_queue.kill(self.factory, ids, error=gone.error)
+            outbox_queue.kill(self.factory, ids, lease_until=lease_until, error=gone.error)
             self.counters.add(dead=len(ids))
         except (SlackDeliveryError, TemplateRenderError) as error:
             self._failed(message, str(error))
         else:
-            self.sent.add(ids)
+            self.sent.add(ids, lease_until)
             self.counters.add(messages_sent=1, rows_sent=len(ids))
 
     def _post(self, message: Outgoing, rendered: RenderedMessage) -> None:
@@ -404,6 +416,7 @@ class DeliveryWorker:
         outbox_queue.fail(
             self.factory,
             message.row_ids,
+            lease_until=message.lease_until,
             error=error,
             retry_at=retry_at,
             max_attempts=self.settings.max_attempts,

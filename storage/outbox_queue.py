@@ -7,7 +7,9 @@ so no transaction stays open while a message is on its way. A worker that dies l
 duplicates bounded by what was in flight). On SQLite ``BEGIN IMMEDIATE`` serialises claims and
 ``with_for_update`` renders nothing, so one worker runs there.
 
-Every settlement is one set-based UPDATE over the ids of a message, never one per row.
+Every settlement is one set-based UPDATE over the ids of a message, never one per row, and
+touches only rows still held under the lease it names: a worker settling after its lease ran out
+must not undo the claim of the worker that took the rows back.
 """
 
 from __future__ import annotations
@@ -116,35 +118,53 @@ def _lenders_of(session: Session, ids: Collection[int]) -> list[int]:
     return [lender for lender in session.execute(query).scalars() if lender is not None]
 
 
-def _settle(factory: sessionmaker[Session], ids: Collection[int], **values: Any) -> int:
-    # Only rows still leased are settled: an operator's retry in between wins.
+def _settle(
+    factory: sessionmaker[Session], ids: Collection[int], lease_until: datetime, **values: Any
+) -> int:
+    # Only rows still held under this lease are settled: an operator's retry in between wins,
+    # and so does another worker's claim after the lease expired.
     with factory() as session, session.begin():
         return session.execute(
             update(Notification)
-            .where(Notification.id.in_(ids), Notification.status == NotificationStatus.SENDING)
+            .where(
+                Notification.id.in_(ids),
+                Notification.status == NotificationStatus.SENDING,
+                Notification.lease_until == lease_until,
+            )
             .values(lease_until=None, **values)
             .execution_options(synchronize_session=False)
         ).rowcount
 
 
-def mark_sent(factory: sessionmaker[Session], ids: Collection[int], *, now: datetime) -> int:
-    return _settle(factory, ids, status=NotificationStatus.SENT, sent_at=now, last_error=None)
+def mark_sent(
+    factory: sessionmaker[Session], ids: Collection[int], *, lease_until: datetime, now: datetime
+) -> int:
+    return _settle(
+        factory, ids, lease_until, status=NotificationStatus.SENT, sent_at=now, last_error=None
+    )
 
 
-def defer(factory: sessionmaker[Session], ids: Collection[int], *, until: datetime) -> int:
+def defer(
+    factory: sessionmaker[Session], ids: Collection[int], *, lease_until: datetime, until: datetime
+) -> int:
     """Put rows back to wait (working hours, digest period); not an attempt."""
-    return _settle(factory, ids, status=NotificationStatus.PENDING, due_at=until)
+    return _settle(factory, ids, lease_until, status=NotificationStatus.PENDING, due_at=until)
 
 
-def skip(factory: sessionmaker[Session], ids: Collection[int], *, reason: str) -> int:
+def skip(
+    factory: sessionmaker[Session], ids: Collection[int], *, lease_until: datetime, reason: str
+) -> int:
     """Rows nobody should receive (app uninstalled, lender opted out)."""
-    return _settle(factory, ids, status=NotificationStatus.SKIPPED, last_error=reason[:2000])
+    return _settle(
+        factory, ids, lease_until, status=NotificationStatus.SKIPPED, last_error=reason[:2000]
+    )
 
 
 def fail(
     factory: sessionmaker[Session],
     ids: Collection[int],
     *,
+    lease_until: datetime,
     error: str,
     retry_at: datetime,
     max_attempts: int,
@@ -154,6 +174,7 @@ def fail(
     return _settle(
         factory,
         ids,
+        lease_until,
         attempts=attempts,
         status=case(
             (attempts >= max_attempts, NotificationStatus.DEAD.value),
@@ -164,11 +185,14 @@ def fail(
     )
 
 
-def kill(factory: sessionmaker[Session], ids: Collection[int], *, error: str) -> int:
+def kill(
+    factory: sessionmaker[Session], ids: Collection[int], *, lease_until: datetime, error: str
+) -> int:
     """Dead at once: retrying cannot help (the channel is gone); an operator may revive it."""
     return _settle(
         factory,
         ids,
+        lease_until,
         attempts=Notification.attempts + 1,
         status=NotificationStatus.DEAD,
         last_error=error[:2000],

@@ -50,6 +50,33 @@ def test_a_lease_expires_and_the_row_is_claimed_again(db: Database) -> None:
     ]
 
 
+def test_a_worker_settling_after_its_lease_leaves_the_next_claim_alone(db: Database) -> None:
+    queue(db, make_lender(db), "k")
+    [late] = outbox_queue.claim_due(db.sessions, now=NOW, lease=LEASE, limit=1)
+    later = NOW + LEASE + timedelta(seconds=1)
+    [current] = outbox_queue.claim_due(db.sessions, now=later, lease=LEASE, limit=1)
+
+    settled = outbox_queue.fail(
+        db.sessions,
+        [late.id],
+        lease_until=late.lease_until,
+        error="timed out",
+        retry_at=later,
+        max_attempts=3,
+    )
+
+    assert settled == 0
+    assert outbox_queue.claim_due(db.sessions, now=later, lease=LEASE, limit=1) == []
+    assert (
+        outbox_queue.mark_sent(
+            db.sessions, [current.id], lease_until=current.lease_until, now=later
+        )
+        == 1
+    )
+    with db.sessions() as session:
+        assert outbox_queue.status_counts(session) == {"sent": 1}
+
+
 def test_failures_back_off_then_die_and_an_operator_revives(db: Database) -> None:
     queue(db, make_lender(db), "k")
     moment = NOW
@@ -57,7 +84,14 @@ def test_failures_back_off_then_die_and_an_operator_revives(db: Database) -> Non
         [row] = outbox_queue.claim_due(db.sessions, now=moment, lease=LEASE, limit=1)
         assert row.attempts == attempt - 1
         moment += timedelta(minutes=attempt)
-        outbox_queue.fail(db.sessions, [row.id], error="boom", retry_at=moment, max_attempts=3)
+        outbox_queue.fail(
+            db.sessions,
+            [row.id],
+            lease_until=row.lease_until,
+            error="boom",
+            retry_at=moment,
+            max_attempts=3,
+        )
     assert outbox_queue.claim_due(db.sessions, now=moment, lease=LEASE, limit=1) == []
     with db.sessions() as session:
         [dead] = outbox_queue.list_entries(session, OutboxView.DEAD)
@@ -66,5 +100,8 @@ def test_failures_back_off_then_die_and_an_operator_revives(db: Database) -> Non
     assert outbox_queue.revive(db.sessions, dead.id, now=moment)
     [again] = outbox_queue.claim_due(db.sessions, now=moment, lease=LEASE, limit=1)
     assert again.attempts == 0
-    assert outbox_queue.mark_sent(db.sessions, [again.id], now=moment) == 1
+    assert (
+        outbox_queue.mark_sent(db.sessions, [again.id], lease_until=again.lease_until, now=moment)
+        == 1
+    )
     assert not outbox_queue.revive(db.sessions, dead.id, now=moment)  # sent stays sent
