@@ -9,10 +9,13 @@ each to funded projects, records one instalment for every project with
 worker *processes* sharing the emulator's workspace limit through the database's send budget,
 as production workers do, and measures
 the achieved rate against that limit, messages lost, messages sent twice, and each worker's peak
-memory (its own VmHWM) for the small and the full round. DMs are posted to the user id, so there is
-no ``conversations.open`` and a lender's first round costs what any other round does. Last, the
-time a full round takes at Slack's real limits, as-it-happens versus digests, and a markdown
-table of the measurements for the README.
+memory (its own VmHWM) for the small and the full round. Each round first measures a floor: as
+many processes and threads doing nothing but post a fixed message through slack_sdk to an
+emulator with its limits off. The machine's speed varies between runs; a floor near the limit
+says the bar is out of reach that run, whatever microlend does. DMs are posted to the user id,
+so there is no ``conversations.open`` and a lender's first round costs what any other round
+does. Last, the time a full round takes at Slack's real limits, as-it-happens versus digests,
+and a markdown table of the measurements for the README.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class Round:
     projects: int
     enqueue_seconds: float
     notifications: int
+    floor_per_minute: float
     delivery_seconds: float
     delivered: int
     lost: int
@@ -146,7 +150,7 @@ from bot.slack_client import SlackClient
 from storage.db import make_engine, make_sessionmaker
 from storage.send_budget import SharedBudget
 
-url, schema, base_url, token, per_minute = sys.argv[1:6]
+url, schema, base_url, token, per_minute, senders = sys.argv[1:7]
 engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
 factory = make_sessionmaker(engine)
 # The whole workspace limit, shared through the database by every worker (as in production).
@@ -155,7 +159,7 @@ stats = DeliveryWorker(
     factory,
     SlackClient(WebClient(token=token, base_url=base_url)),
     WorkspaceRateLimiter(post_limits(float(per_minute)), budget=budget),
-    settings=DeliverySettings(senders=6, batch_size=200),
+    settings=DeliverySettings(senders=int(senders), batch_size=200),
     clock=lambda: datetime(2026, 1, 7, 10, 5),
 ).drain()
 # VmHWM, not ru_maxrss: after fork and exec Linux reports the parent's peak as the child's
@@ -164,6 +168,53 @@ status = open("/proc/self/status").read().splitlines()
 peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
 print(stats.messages_sent, peak_kib, flush=True)
 """
+
+
+FLOOR = """
+import sys, threading, time
+from slack_sdk import WebClient
+
+base_url, token, channel, start_at, seconds, threads = sys.argv[1:7]
+client = WebClient(token=token, base_url=base_url)
+time.sleep(max(0.0, float(start_at) - time.time()))
+deadline = time.time() + float(seconds)
+counts = []
+
+def post():
+    done = 0
+    while time.time() < deadline:
+        client.chat_postMessage(channel=channel, text="floor")
+        done += 1
+    counts.append(done)
+
+senders = [threading.Thread(target=post) for _ in range(int(threads))]
+for sender in senders:
+    sender.start()
+for sender in senders:
+    sender.join()
+print(sum(counts), flush=True)
+"""
+FLOOR_SECONDS = 8.0
+SENDERS = 6
+
+
+def post_floor(workers: int) -> float:
+    """chat.postMessage calls a minute that ``workers`` processes of ``SENDERS`` threads make
+    when posting is all they do, to an emulator with no limits."""
+    user = User(id="U000000001", name="floor")
+    config = EmulatorConfig(team_id="T0BENCH", users=[user], rate_limits=RateLimitConfig.off())
+    with Emulator(config) as slack:
+        # All processes start posting at once, after every one has imported slack_sdk.
+        start_at = time.time() + 3.0
+        args = [slack.base_url, slack.bot_token, user.id, str(start_at), str(FLOOR_SECONDS)]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", FLOOR, *args, str(SENDERS)], stdout=subprocess.PIPE
+            )
+            for _ in range(workers)
+        ]
+        posted = sum(int(process.communicate()[0]) for process in processes)
+    return posted / FLOOR_SECONDS * 60
 
 
 def deliver(
@@ -177,7 +228,9 @@ def deliver(
         started = time.perf_counter()
         processes = [
             subprocess.Popen(
-                [*command, slack.bot_token, str(per_minute)], cwd=ROOT, stdout=subprocess.PIPE
+                [*command, slack.bot_token, str(per_minute), str(SENDERS)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
             )
             for _ in range(workers)
         ]
@@ -203,21 +256,26 @@ def deliver(
 
 
 def run_round(lenders: int, projects: int, per_minute: int, workers: int) -> Round:
+    floor = post_floor(workers)
     schema = make_schema(lenders, projects)
     try:
         enqueue_seconds, queued = enqueue_round(schema, projects)
         elapsed, delivered, lost, twice, peak = deliver(schema, lenders, per_minute, workers)
     finally:
         drop_schema(schema)
-    return Round(lenders, projects, enqueue_seconds, queued, elapsed, delivered, lost, twice, peak)
+    return Round(
+        lenders, projects, enqueue_seconds, queued, floor, elapsed, delivered, lost, twice, peak
+    )
 
 
 def print_round(result: Round, per_minute: int) -> None:
     rate = result.delivered / result.delivery_seconds * 60
+    floor_note = f"{result.floor_per_minute / per_minute:.1f}x the limit"
     rows = [
         ("enqueue (record_repayments)", f"{result.enqueue_seconds:.1f} s", result.notifications),
         ("delivery", f"{result.delivery_seconds:.1f} s", f"{rate:,.0f}/min"),
         (f"rate / limit ({per_minute:,}/min)", f"{rate / per_minute:.2f}", ""),
+        ("floor: bare posts, no limit", f"{result.floor_per_minute:,.0f}/min", floor_note),
         ("lost / sent twice", f"{result.lost} / {result.twice}", ""),
         ("worker peak memory", f"{result.worker_peak_kib / 1024:.1f} MiB", ""),
     ]
@@ -230,15 +288,16 @@ def print_markdown(rounds: list[Round], per_minute: int) -> None:
     """The measurements as the README's table."""
     print(
         f"\n| Lenders | Projects | Enqueue | Delivered | Rate / {per_minute:,}/min "
-        "| Lost / twice | Worker peak memory |"
+        "| Lost / twice | Worker peak memory | Floor (bare posts) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rounds:
         rate = r.delivered / r.delivery_seconds * 60
         print(
             f"| {r.lenders:,} | {r.projects:,} | {r.enqueue_seconds:.1f} s "
             f"| {r.delivered:,} in {r.delivery_seconds:.0f} s | {rate / per_minute:.2f} "
-            f"| {r.lost} / {r.twice} | {r.worker_peak_kib / 1024:.0f} MiB |"
+            f"| {r.lost} / {r.twice} | {r.worker_peak_kib / 1024:.0f} MiB "
+            f"| {r.floor_per_minute:,.0f}/min |"
         )
 
 
