@@ -4,7 +4,9 @@ Python runs one thread at a time per process. Were answers worked out beside the
 an ack would wait for the interpreter lock while other people's pages are queried and
 rendered; under load that wait is most of its latency. So the serving process only verifies,
 acks and hands the request on, as Bolt's AWS Lambda adapter does: a worker process dispatches it
-again as *lazy only*, which runs just the named lazy function (`handlers/lend.py`'s answer).
+again as *lazy only*, which runs just the named lazy function: an answer registered through
+`handlers/acks.py` (/lend, the buttons, the Home tab, a circle's welcome). Modal submissions
+answer in their ack and stay in the serving process.
 
 Workers trust what they are given: the serving process verified the signature, and their only
 input is the pool's pipe. A worker that dies loses the answer it was working on, as a thread

@@ -11,9 +11,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
+from handlers.acks import on_action, on_event
 from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
 from handlers.events import event_identity
 from handlers.lending import ids_from, problem
@@ -225,9 +226,8 @@ def welcome(services: Services, client: WebClient, body: dict[str, Any], bot_use
 
 
 def register(app: App, services: Services) -> None:
-    @app.action("circle_join")
-    def on_join(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    @on_action(app, "circle_join")
+    def on_join(body: dict[str, Any], respond: Respond) -> None:
         value = str((body.get("actions") or [{}])[0].get("value", ""))
         reply = join_from_button(services, identity_from(body), value)
         respond(
@@ -237,6 +237,6 @@ def register(app: App, services: Services) -> None:
             replace_original=False,
         )
 
-    @app.event("member_joined_channel")
+    @on_event(app, "member_joined_channel")
     def on_member_joined(body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
         welcome(services, client, body, str(context.get("bot_user_id") or ""))

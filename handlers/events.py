@@ -10,9 +10,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 
+from handlers.acks import on_event
 from handlers.context import Services, identity_from
 from handlers.home import publish_home
 from storage.db import transaction
@@ -23,7 +24,12 @@ logger = logging.getLogger(__name__)
 
 
 def _skip_repeated_events(services: Services) -> Callable[..., BoltResponse | None]:
-    def middleware(body: dict[str, Any], next_: Callable[[], BoltResponse]) -> BoltResponse | None:
+    def middleware(
+        body: dict[str, Any], request: BoltRequest, next_: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        # A worker process dispatches an event again to answer it (lazy only): not a retry.
+        if request.lazy_only:
+            return next_()
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id and not first_delivery(
             services.db.sessions, str(event_id), now=services.clock()
@@ -56,7 +62,7 @@ def _stop_sending(services: Services, body: dict[str, Any]) -> None:
 def register(app: App, services: Services) -> None:
     app.middleware(_skip_repeated_events(services))
 
-    @app.event("app_home_opened")
+    @on_event(app, "app_home_opened")
     def on_home_opened(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") == "home":
             publish_home(client, services, event_identity(body, str(event.get("user", ""))))

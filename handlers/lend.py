@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from handlers import admin, circles, lending
+from handlers.acks import ack_now, answer_later
 from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
 from templates.render import render_message
 
@@ -59,24 +60,10 @@ def dispatch(table: Mapping[str, Subcommand], request: CommandRequest, word: str
         return Reply(render_message("error.json.j2", problem=None, hint=None))
 
 
-def ack_now(ack: Ack, next_: Callable[[], BoltResponse]) -> BoltResponse:
-    """Ack in the request thread, before the listener waits for a worker.
-
-    Bolt runs even the ack part of a listener on its executor, so under load the ack of one
-    command would queue behind the work of others; acking here keeps it within milliseconds.
-    """
-    ack()
-    return next_()
-
-
-def acked() -> None:
-    """The listener's own ack part: `ack_now` has acked already."""
-
-
 def register(app: App, services: Services) -> None:
     table = subcommands()
 
-    # A lazy listener: the answer may run in another process (`bot/work_processes.py`).
+    @answer_later(app.command(COMMAND, middleware=[ack_now]))
     def answer(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         word, args = parse(str(body.get("text", "")))
         request = CommandRequest(
@@ -93,5 +80,3 @@ def register(app: App, services: Services) -> None:
             blocks=reply.message.blocks,
             response_type="in_channel" if reply.in_channel else "ephemeral",
         )
-
-    app.command(COMMAND, middleware=[ack_now])(ack=acked, lazy=[answer])

@@ -16,6 +16,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from handlers.acks import on_action
 from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
 from handlers.home import publish_home
 from storage import catalogue, portfolio
@@ -481,19 +482,16 @@ def register(app: App, services: Services) -> None:
     def refresh_home(client: WebClient, body: dict[str, Any]) -> None:
         publish_home(client, services, identity_from(body))
 
-    @app.action("lend")
-    def on_lend(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    @on_action(app, "lend")
+    def on_lend(body: dict[str, Any], client: WebClient) -> None:
         open_pledge_modal(client, services, identity_from(body), body["trigger_id"], _value(body))
 
-    @app.action("browse_next")
-    def on_next(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    @on_action(app, "browse_next")
+    def on_next(body: dict[str, Any], respond: Respond) -> None:
         _respond(respond, _next_page(services, _value(body)).message, replace_original=True)
 
-    @app.action("pledge_confirm")
-    def on_confirm(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        ack()
+    @on_action(app, "pledge_confirm")
+    def on_confirm(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         intent = PledgeIntent.from_value(_value(body))
         if intent is None:
             _respond(respond, problem("That button has expired; pledge again.").message)
@@ -502,14 +500,12 @@ def register(app: App, services: Services) -> None:
         _respond(respond, message("pledge_done.json.j2", services, **done), replace_original=True)
         refresh_home(client, body)
 
-    @app.action("pledge_cancel")
-    def on_cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
+    @on_action(app, "pledge_cancel")
+    def on_cancel(body: dict[str, Any], respond: Respond) -> None:
         _respond(respond, message("pledge_cancelled.json.j2", services), replace_original=True)
 
-    @app.action("withdraw_all")
-    def on_withdraw(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        ack()
+    @on_action(app, "withdraw_all")
+    def on_withdraw(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         intent = _value(body)
         if not _INTENT.match(intent):
             _respond(respond, problem("That button has expired; try `/lend credit`.").message)
@@ -518,20 +514,17 @@ def register(app: App, services: Services) -> None:
         _respond(respond, done, replace_original=True)
         refresh_home(client, body)
 
-    @app.action("credit_open")
-    def on_credit_open(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    @on_action(app, "credit_open")
+    def on_credit_open(body: dict[str, Any], respond: Respond) -> None:
         # The Withdraw button of a notification: show the credit card, whose button withdraws.
-        ack()
         _respond(respond, credit_card(services, identity_from(body)))
 
-    @app.action("relend")
-    def on_relend(ack: Ack, respond: Respond) -> None:
-        ack()
+    @on_action(app, "relend")
+    def on_relend(respond: Respond) -> None:
         _respond(respond, browse_reply(services, BrowseFilters(), page=0).message)
 
-    @app.action("open_settings")
-    def on_open_settings(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    @on_action(app, "open_settings")
+    def on_open_settings(body: dict[str, Any], client: WebClient) -> None:
         open_settings(client, services, identity_from(body), body["trigger_id"])
 
     @app.view("pledge_modal")

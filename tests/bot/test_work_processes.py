@@ -1,4 +1,5 @@
-"""/lend's answers are worked out in worker processes; the serving process verifies and acks."""
+"""Answers (/lend, buttons, the Home tab) are worked out in worker processes; the serving
+process verifies and acks."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bot.emulator.sender import AppSender, Tamper
 from bot.server import EVENTS_PATH, OpenApp, open_app, start_in_thread
 from bot.settings import Settings
 from bot.work_processes import LAZY_FUNCTION, LAZY_ONLY, LazyRequest, ProcessLazyListenerRunner
-from handlers import lend
+from handlers import events, lend, lending
 from storage.database import Database
 from tests.factories import make_project
 
@@ -40,8 +41,10 @@ def served(
     def not_here(*_args: object) -> None:
         raise AssertionError("the serving process worked out an answer itself")
 
-    # Patched in this process only: a spawned worker imports the real one.
+    # Patched in this process only: a spawned worker imports the real ones.
     monkeypatch.setattr(lend, "dispatch", not_here)
+    monkeypatch.setattr(lending, "open_pledge_modal", not_here)
+    monkeypatch.setattr(events, "publish_home", not_here)
     settings = Settings(
         database_url=str(sqlite_db.engine.url),
         slack_bot_token=slack.bot_token,
@@ -83,6 +86,34 @@ def test_a_worker_process_opens_modals_with_the_bot_token(
 
     eventually(lambda: slack.modal_stack(alice.id))
     assert slack.modal_stack(alice.id)[-1].payload["callback_id"] == "settings_modal"
+
+
+def test_a_worker_process_answers_a_button(
+    slack: Emulator, sqlite_db: Database, served: tuple[OpenApp, AppSender]
+) -> None:
+    _opened, sender = served
+    make_project(sqlite_db, country="Senegal")
+    alice = slack.add_user("alice")
+    sender.slash_command(alice.id, "/lend", "browse")
+    eventually(lambda: slack.ephemerals(alice.id))
+
+    delivery = sender.click(alice.id, "lend")
+
+    assert delivery.status == 200 and delivery.body == ""
+    eventually(lambda: slack.modal_stack(alice.id))
+    assert slack.modal_stack(alice.id)[-1].payload["callback_id"] == "pledge_modal"
+
+
+def test_a_worker_process_publishes_the_home_tab_though_the_event_is_recorded(
+    slack: Emulator, served: tuple[OpenApp, AppSender]
+) -> None:
+    _opened, sender = served
+    alice = slack.add_user("alice")
+
+    delivery = sender.open_home(alice.id)
+
+    assert delivery.status == 200
+    eventually(lambda: slack.home_view(alice.id))
 
 
 def test_a_forged_request_is_refused_before_any_worker_sees_it(
