@@ -16,11 +16,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from waitress import create_server
 from waitress.server import BaseWSGIServer
-from waitress.wasyncore import close_all
 
 from bot.app import create_app, services_for
 from bot.background import start_background
 from bot.settings import Settings, SettingsError
+from bot.waitress_thread import stop_server_thread
 from bot.work_processes import ProcessLazyListenerRunner, run_lazy_in_processes
 from storage.database import Database, open_database
 
@@ -91,11 +91,7 @@ def start_in_thread(
     thread.start()
 
     def stop() -> None:
-        # Workers first, so none touches a socket (or pulls the trigger) after it is closed;
-        # then emptying waitress's socket map from inside its own loop ends the loop cleanly.
-        server.task_dispatcher.shutdown()
-        server.trigger.pull_trigger(lambda: close_all(server._map, ignore_all=True))
-        thread.join(timeout=5)
+        stop_server_thread(server, thread)
 
     return RunningServer(int(server.effective_port), stop)  # type: ignore[arg-type]
 

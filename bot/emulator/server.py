@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl
 
 from waitress import create_server
 from waitress.server import BaseWSGIServer, MultiSocketServer
-from waitress.wasyncore import close_all
 
 from bot.emulator.rate_limits import RateLimiter
 from bot.emulator.state import (
@@ -24,6 +23,7 @@ from bot.emulator.state import (
     WorkspaceState,
 )
 from bot.emulator.web_api import METHODS, message_content
+from bot.waitress_thread import stop_server_thread
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -221,10 +221,5 @@ class BackgroundServer:
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
-        # Stop the workers first so none touches a channel (or pulls the trigger) after the
-        # sockets are closed; then empty the socket map from inside the loop (a trigger
-        # thunk), which ends the loop without racing its own bookkeeping.
-        server.task_dispatcher.shutdown()
-        server.trigger.pull_trigger(lambda: close_all(server._map, ignore_all=True))  # type: ignore[union-attr]
-        thread.join(timeout=5)
+        stop_server_thread(server, thread)
         self._server = self._thread = None
