@@ -30,6 +30,11 @@ DEFAULT_THREADS = 8
 
 logger = logging.getLogger(__name__)
 
+# Headers Bolt sets itself when it dispatches a request again to a lazy listener (as the worker
+# processes do). Slack never sends them, and from outside they would let a signed replay skip
+# the ack and the event dedupe, so they never get past the server.
+BOLT_INTERNAL_HEADERS = "HTTP_X_SLACK_BOLT_"
+
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -41,7 +46,8 @@ def wsgi_app(app: App, db: Database) -> WsgiApp:
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         route = (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
         if route == ("POST", EVENTS_PATH):
-            return bolt(environ, start_response)
+            outside = {k: v for k, v in environ.items() if not k.startswith(BOLT_INTERNAL_HEADERS)}
+            return bolt(outside, start_response)
         if route == ("GET", HEALTH_PATH):
             healthy = _database_answers(db)
             return _plain(

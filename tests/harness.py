@@ -137,9 +137,11 @@ class Harness:
     def open_home(self, user_id: str, tamper: Tamper | None = None) -> Delivery:
         return self._settled(self.sender.open_home(user_id, tamper))
 
-    def resend(self, delivery: Delivery, retry_num: int = 1) -> Delivery:
+    def resend(
+        self, delivery: Delivery, retry_num: int = 1, tamper: Tamper | None = None
+    ) -> Delivery:
         """Slack's retry of the same request (same body, same event_id)."""
-        return self._settled(self.sender.resend(delivery, retry_num))
+        return self._settled(self.sender.resend(delivery, retry_num, tamper=tamper))
 
     def settle(self, timeout: float = 15.0) -> None:
         """Wait until every listener has finished; fail if one raised."""

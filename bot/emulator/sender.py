@@ -33,6 +33,8 @@ class Tamper:
     stale_by_seconds: float = 0.0
     # Sign with the wrong secret.
     forge_signature: bool = False
+    # Headers Slack never sends (Bolt's internal ones, say), as (name, value) pairs.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -311,11 +313,15 @@ class AppSender:
         return self.send_event(event, tamper)
 
     def resend(
-        self, delivery: Delivery, retry_num: int = 1, reason: str = "http_timeout"
+        self,
+        delivery: Delivery,
+        retry_num: int = 1,
+        reason: str = "http_timeout",
+        tamper: Tamper | None = None,
     ) -> Delivery:
         """Send the same request again as Slack's retry (same body and event_id)."""
         headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": reason}
-        return self._send(delivery.request, None, headers)
+        return self._send(delivery.request, tamper, headers)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -348,6 +354,7 @@ class AppSender:
     ) -> Delivery:
         headers = {"Content-Type": request.content_type, **self._signature(request, tamper)}
         headers.update(extra or {})
+        headers.update(tamper.headers if tamper else ())
         url = urlsplit(self.app_url)
         connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=self.timeout)
         try:

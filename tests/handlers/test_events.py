@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import insert, select
 
+from bot.emulator import Tamper
 from storage.models import Pledge, ProcessedEvent, Workspace
 from storage.operations import utcnow
 from tests.factories import make_lender, make_project
@@ -31,6 +32,23 @@ def test_a_retried_event_is_handled_once(harness: Harness) -> None:
     assert (first.status, retry.status) == (200, 200)
     assert len(harness.calls("views.publish")) == 1
     assert harness.count(ProcessedEvent) == 1
+
+
+def test_a_replay_carrying_bolts_internal_headers_is_still_handled_once(harness: Harness) -> None:
+    alice = harness.user("alice")
+    first = harness.open_home(alice.id)
+    # The headers a worker process adds to dispatch an answer again; Slack never sends them.
+    lazy_only = Tamper(
+        headers=(
+            ("X-Slack-Bolt-Lazy-Only", "1"),
+            ("X-Slack-Bolt-Lazy-Function-Name", "on_home_opened"),
+        )
+    )
+
+    replay = harness.resend(first, tamper=lazy_only)
+
+    assert replay.status == 200
+    assert len(harness.calls("views.publish")) == 1
 
 
 def test_home_of_a_lender_with_500_loans_stays_within_limits(harness: Harness) -> None:
