@@ -362,7 +362,9 @@ class DeliveryWorker:
     # -- sending -------------------------------------------------------------------------------
 
     def deliver(self, message: Outgoing) -> None:
-        """Render and send one message, then settle its rows whatever happened."""
+        """Render and send one message, then settle its rows whatever happened.
+
+        Counts are of rows settled: a row whose lease another worker took over is theirs."""
         ids, lease_until = message.row_ids, message.lease_until
         try:
             rendered = render_message(message.template, **message.context)
@@ -370,15 +372,15 @@ class DeliveryWorker:
         except NoSlotInTime as late:
             # Handed back, not an attempt: nothing went wrong with the message.
             until = self.clock() + timedelta(seconds=late.wait)
-            outbox_queue.defer(self.factory, ids, lease_until=lease_until, until=until)
-            self.counters.add(deferred=len(ids))
+            deferred = outbox_queue.defer(self.factory, ids, lease_until=lease_until, until=until)
+            self.counters.add(deferred=deferred)
         except WorkspaceGone as gone:
             reason = f"the app was uninstalled: {gone.error}"
-            outbox_queue.skip(self.factory, ids, lease_until=lease_until, reason=reason)
-            self.counters.add(skipped=len(ids))
+            skipped = outbox_queue.skip(self.factory, ids, lease_until=lease_until, reason=reason)
+            self.counters.add(skipped=skipped)
         except RecipientGone as gone:
-            outbox_queue.kill(self.factory, ids, lease_until=lease_until, error=gone.error)
-            self.counters.add(dead=len(ids))
+            dead = outbox_queue.kill(self.factory, ids, lease_until=lease_until, error=gone.error)
+            self.counters.add(dead=dead)
         except (SlackDeliveryError, TemplateRenderError) as error:
             self._failed(message, str(error))
         else:
@@ -413,7 +415,7 @@ class DeliveryWorker:
         )
         # Jitter spreads the retries of a failed round so they do not all return at once.
         retry_at = self.clock() + timedelta(seconds=delay * (0.5 + self.jitter() / 2))
-        outbox_queue.fail(
+        settled = outbox_queue.fail(
             self.factory,
             message.row_ids,
             lease_until=message.lease_until,
@@ -422,9 +424,9 @@ class DeliveryWorker:
             max_attempts=self.settings.max_attempts,
         )
         if attempt >= self.settings.max_attempts:
-            self.counters.add(dead=len(message.row_ids))
+            self.counters.add(dead=settled)
         else:
-            self.counters.add(failed=len(message.row_ids))
+            self.counters.add(failed=settled)
 
 
 def _plan(
