@@ -39,7 +39,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from bot.emulator import Emulator, EmulatorConfig, RateLimitConfig, User  # noqa: E402
 from storage.db import make_engine, make_sessionmaker  # noqa: E402
 from storage.ledger import ensure_system_accounts  # noqa: E402
-from storage.models import Notification  # noqa: E402
+from storage.models import Notification, NotificationStatus  # noqa: E402
 from storage.repayments import RepaymentInput, record_repayments  # noqa: E402
 from storage.rules import LendingRules  # noqa: E402
 from storage.schema import upgrade  # noqa: E402
@@ -92,6 +92,9 @@ class Round:
     delivered: int
     lost: int
     twice: int
+    # Outbox rows not marked sent once the workers are done: each must be settled, not left
+    # leased (it would be sent again when its lease ran out).
+    unsettled: int
     worker_peak_kib: int
 
 
@@ -261,11 +264,32 @@ def run_round(lenders: int, projects: int, per_minute: int, workers: int) -> Rou
     try:
         enqueue_seconds, queued = enqueue_round(schema, projects)
         elapsed, delivered, lost, twice, peak = deliver(schema, lenders, per_minute, workers)
+        left = unsettled(schema)
     finally:
         drop_schema(schema)
     return Round(
-        lenders, projects, enqueue_seconds, queued, floor, elapsed, delivered, lost, twice, peak
+        lenders,
+        projects,
+        enqueue_seconds,
+        queued,
+        floor,
+        elapsed,
+        delivered,
+        lost,
+        twice,
+        left,
+        peak,
     )
+
+
+def unsettled(schema: str) -> int:
+    engine = schema_engine(schema)
+    with engine.connect() as connection:
+        left = connection.execute(
+            select(func.count()).where(Notification.status != NotificationStatus.SENT)
+        ).scalar_one()
+    engine.dispose()
+    return left
 
 
 def print_round(result: Round, per_minute: int) -> None:
@@ -277,6 +301,7 @@ def print_round(result: Round, per_minute: int) -> None:
         (f"rate / limit ({per_minute:,}/min)", f"{rate / per_minute:.2f}", ""),
         ("floor: bare posts, no limit", f"{result.floor_per_minute:,.0f}/min", floor_note),
         ("lost / sent twice", f"{result.lost} / {result.twice}", ""),
+        ("outbox rows not marked sent", f"{result.unsettled}", ""),
         ("worker peak memory", f"{result.worker_peak_kib / 1024:.1f} MiB", ""),
     ]
     print(f"\n{result.lenders:,} lenders, {result.projects:,} projects")
