@@ -41,6 +41,11 @@ def answer_later(register: Callable[..., Any]) -> Callable[[Answer], Answer]:
     return decorate
 
 
+def on_command(app: App, command: str) -> Callable[[Answer], Answer]:
+    """A slash command: acked at once (empty: the answer follows), answered later."""
+    return answer_later(app.command(command, middleware=[ack_now]))
+
+
 def on_action(app: App, action_id: str) -> Callable[[Answer], Answer]:
     """A button: acked at once, answered later."""
     return answer_later(app.action(action_id, middleware=[ack_now]))

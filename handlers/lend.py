@@ -10,7 +10,7 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
 from handlers import admin, circles, lending
-from handlers.acks import ack_now, answer_later
+from handlers.acks import on_command
 from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
 from templates.render import render_message
 
@@ -63,7 +63,7 @@ def dispatch(table: Mapping[str, Subcommand], request: CommandRequest, word: str
 def register(app: App, services: Services) -> None:
     table = subcommands()
 
-    @answer_later(app.command(COMMAND, middleware=[ack_now]))
+    @on_command(app, COMMAND)
     def answer(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         word, args = parse(str(body.get("text", "")))
         request = CommandRequest(
