@@ -8,11 +8,12 @@ from sqlalchemy.orm import Session
 
 from storage import outbox, outbox_queue
 from storage.database import Database
-from storage.outbox_queue import OutboxView
+from storage.outbox_queue import Claimed, OutboxView
 from tests.factories import make_lender
 
 NOW = datetime(2026, 1, 7, 10, 0)
 LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 3
 
 
 def queue(db: Database, lender_id: int, key: str, *, at: datetime = NOW) -> None:
@@ -22,6 +23,22 @@ def queue(db: Database, lender_id: int, key: str, *, at: datetime = NOW) -> None
 
 def enqueue(session: Session, lender_id: int, key: str, at: datetime) -> None:
     outbox.enqueue(session, dedupe_key=key, kind="funded", payload={}, now=at, lender_id=lender_id)
+
+
+def fail(db: Database, row: Claimed, *, error: str, retry_at: datetime) -> int:
+    """A failed attempt at ``row``, settled under the lease it was claimed with."""
+    return outbox_queue.fail(
+        db.sessions,
+        [row.id],
+        lease_until=row.lease_until,
+        error=error,
+        retry_at=retry_at,
+        max_attempts=MAX_ATTEMPTS,
+    )
+
+
+def mark_sent(db: Database, row: Claimed, *, at: datetime) -> int:
+    return outbox_queue.mark_sent(db.sessions, [row.id], lease_until=row.lease_until, now=at)
 
 
 def test_a_claim_takes_every_due_row_of_the_lenders_it_reaches(db: Database) -> None:
@@ -56,23 +73,11 @@ def test_a_worker_settling_after_its_lease_leaves_the_next_claim_alone(db: Datab
     later = NOW + LEASE + timedelta(seconds=1)
     [current] = outbox_queue.claim_due(db.sessions, now=later, lease=LEASE, limit=1)
 
-    settled = outbox_queue.fail(
-        db.sessions,
-        [late.id],
-        lease_until=late.lease_until,
-        error="timed out",
-        retry_at=later,
-        max_attempts=3,
-    )
+    settled = fail(db, late, error="timed out", retry_at=later)
 
     assert settled == 0
     assert outbox_queue.claim_due(db.sessions, now=later, lease=LEASE, limit=1) == []
-    assert (
-        outbox_queue.mark_sent(
-            db.sessions, [current.id], lease_until=current.lease_until, now=later
-        )
-        == 1
-    )
+    assert mark_sent(db, current, at=later) == 1
     with db.sessions() as session:
         assert outbox_queue.status_counts(session) == {"sent": 1}
 
@@ -80,28 +85,18 @@ def test_a_worker_settling_after_its_lease_leaves_the_next_claim_alone(db: Datab
 def test_failures_back_off_then_die_and_an_operator_revives(db: Database) -> None:
     queue(db, make_lender(db), "k")
     moment = NOW
-    for attempt in range(1, 4):
+    for attempt in range(1, MAX_ATTEMPTS + 1):
         [row] = outbox_queue.claim_due(db.sessions, now=moment, lease=LEASE, limit=1)
         assert row.attempts == attempt - 1
         moment += timedelta(minutes=attempt)
-        outbox_queue.fail(
-            db.sessions,
-            [row.id],
-            lease_until=row.lease_until,
-            error="boom",
-            retry_at=moment,
-            max_attempts=3,
-        )
+        fail(db, row, error="boom", retry_at=moment)
     assert outbox_queue.claim_due(db.sessions, now=moment, lease=LEASE, limit=1) == []
     with db.sessions() as session:
         [dead] = outbox_queue.list_entries(session, OutboxView.DEAD)
-        assert (dead.attempts, dead.last_error) == (3, "boom")
+        assert (dead.attempts, dead.last_error) == (MAX_ATTEMPTS, "boom")
         assert outbox_queue.status_counts(session) == {"dead": 1}
     assert outbox_queue.revive(db.sessions, dead.id, now=moment)
     [again] = outbox_queue.claim_due(db.sessions, now=moment, lease=LEASE, limit=1)
     assert again.attempts == 0
-    assert (
-        outbox_queue.mark_sent(db.sessions, [again.id], lease_until=again.lease_until, now=moment)
-        == 1
-    )
+    assert mark_sent(db, again, at=moment) == 1
     assert not outbox_queue.revive(db.sessions, dead.id, now=moment)  # sent stays sent
