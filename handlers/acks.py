@@ -3,7 +3,7 @@
 Bolt runs even the ack part of a listener on its executor, so under load an ack would queue
 behind other people's answers. Listeners registered here ack in the request thread and leave
 the answer to a Bolt lazy listener, which `microlend serve` runs in a worker process
-(`bot/work_processes.py`) and the console and tests run on a thread.
+(`bot/runtime/work_processes.py`) and the console and tests run on a thread.
 """
 
 from __future__ import annotations

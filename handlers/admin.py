@@ -17,15 +17,15 @@ from slack_bolt import App
 from handlers.circles import MENTION
 from handlers.context import CommandRequest, Reply, Services, Subcommand
 from handlers.lending import problem
-from storage.closing import default_project
-from storage.credit import grant_credit
-from storage.db import transaction
-from storage.lenders import SlackIdentity, ensure_lender
-from storage.money import AmountError, parse_amount
-from storage.operations import Outcome
-from storage.programme import post_impact_update, programme_stats
-from storage.projects import find_project
-from storage.repayments import RepaymentInput, record_repayment
+from storage.db.unit_of_work import Outcome, transaction
+from storage.finance.statistics import programme_stats
+from storage.ledger.money import AmountError, parse_amount
+from storage.lending.credit import grant_credit
+from storage.lending.lenders import SlackIdentity, ensure_lender
+from storage.projects.impact_updates import post_impact_update
+from storage.projects.lifecycle import default_project
+from storage.projects.references import find_project
+from storage.repayments.recording import RepaymentInput, record_repayment
 from templates.render import render_message
 
 # Slack sends a URL in a command's text as `<https://...>` or `<https://...|label>`.

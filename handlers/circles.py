@@ -18,10 +18,10 @@ from handlers.acks import on_action, on_event
 from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
 from handlers.events import event_identity
 from handlers.lending import ids_from, problem
-from storage import circles as ops
-from storage.lenders import SlackIdentity
-from storage.money import AmountError, parse_amount
-from storage.operations import Outcome, Refusal
+from storage.circles import membership, statistics
+from storage.db.unit_of_work import Outcome, Refusal
+from storage.ledger.money import AmountError, parse_amount
+from storage.lending.lenders import SlackIdentity
 from templates.render import RenderedMessage, render_message
 
 # How Slack writes a mention in a command's text: `<@U123ABC>` or `<@U123ABC|name>`.
@@ -52,7 +52,9 @@ def done(request: CommandRequest, outcome: str, name: str, user_id: str | None =
 
 
 def show(request: CommandRequest) -> Reply:
-    outcome = ops.circle_stats(request.services.db.sessions, request.identity, request.channel_id)
+    outcome = statistics.circle_stats(
+        request.services.db.sessions, request.identity, request.channel_id
+    )
     if not outcome.ok:
         return refused(outcome.refusal)
     return Reply(message(request.services, "circle_stats.json.j2", stats=outcome.value()))
@@ -71,7 +73,7 @@ def create(request: CommandRequest) -> Reply:
         except AmountError as error:
             return problem(f"The goal: {error}.")
         words = words[:-2]
-    outcome = ops.create_circle(
+    outcome = membership.create_circle(
         request.services.db.sessions,
         request.identity,
         request.channel_id,
@@ -88,7 +90,7 @@ def create(request: CommandRequest) -> Reply:
 def join(request: CommandRequest) -> Reply:
     return membership_reply(
         request.services,
-        ops.join_circle(
+        membership.join_circle(
             request.services.db.sessions,
             request.identity,
             channel_id=request.channel_id,
@@ -97,7 +99,7 @@ def join(request: CommandRequest) -> Reply:
     )
 
 
-def membership_reply(services: Services, outcome: Outcome[ops.Membership]) -> Reply:
+def membership_reply(services: Services, outcome: Outcome[membership.Membership]) -> Reply:
     if not outcome.ok:
         return refused(outcome.refusal)
     result = outcome.value()
@@ -106,7 +108,9 @@ def membership_reply(services: Services, outcome: Outcome[ops.Membership]) -> Re
 
 
 def leave(request: CommandRequest) -> Reply:
-    outcome = ops.leave_circle(request.services.db.sessions, request.identity, request.channel_id)
+    outcome = membership.leave_circle(
+        request.services.db.sessions, request.identity, request.channel_id
+    )
     if not outcome.ok:
         return refused(outcome.refusal)
     result = outcome.value()
@@ -120,7 +124,7 @@ def invite(request: CommandRequest) -> Reply:
     if found is None:
         return usage("Name one person to invite: `/lend circle invite @someone`.")
     invitee = found.group(1)
-    outcome = ops.invite_to_circle(
+    outcome = membership.invite_to_circle(
         request.services.db.sessions, request.identity, request.channel_id, invitee
     )
     if not outcome.ok:
@@ -143,7 +147,7 @@ def invite(request: CommandRequest) -> Reply:
 def feature(request: CommandRequest) -> Reply:
     if len(request.args) != 2:
         return usage("Name one project: `/lend circle feature REF`.")
-    outcome = ops.feature_project(
+    outcome = membership.feature_project(
         request.services.db.sessions,
         request.identity,
         request.channel_id,
@@ -160,7 +164,7 @@ def summary(request: CommandRequest) -> Reply:
     choice = request.args[1].lower() if len(request.args) == 2 else ""
     if choice not in ("on", "off"):
         return usage("Say `/lend circle summary on` or `/lend circle summary off`.")
-    outcome = ops.set_weekly_summary(
+    outcome = membership.set_weekly_summary(
         request.services.db.sessions, request.identity, request.channel_id, choice == "on"
     )
     if not outcome.ok:
@@ -189,7 +193,7 @@ def circle(request: CommandRequest) -> Reply:
 
 
 def leaderboard(request: CommandRequest) -> Reply:
-    board = ops.leaderboard(
+    board = statistics.leaderboard(
         request.services.db.sessions, request.identity.org_key, now=request.services.clock()
     )
     return Reply(message(request.services, "circle_leaderboard.json.j2", board=board))
@@ -205,7 +209,7 @@ def join_from_button(services: Services, identity: SlackIdentity, value: str) ->
     data = ids_from(value, "circle")
     if data is None:
         return problem("That button is not valid any more; try `/lend circle join` in the channel.")
-    outcome = ops.join_circle(
+    outcome = membership.join_circle(
         services.db.sessions, identity, circle_id=data["circle"], now=services.clock()
     )
     return membership_reply(services, outcome)
@@ -218,7 +222,7 @@ def welcome(services: Services, client: WebClient, body: dict[str, Any], bot_use
     if not user_id or user_id == bot_user:
         return
     identity = event_identity(body, user_id)
-    found = ops.circle_in_channel(services.db.sessions, identity.org_key, channel_id)
+    found = membership.circle_in_channel(services.db.sessions, identity.org_key, channel_id)
     if found is None:
         return
     card = message(services, "circle_card.json.j2", circle=found, kind="welcome")

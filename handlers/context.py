@@ -9,10 +9,10 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from storage.database import Database
-from storage.lenders import SlackIdentity
-from storage.operations import utcnow
-from storage.rules import LendingRules
+from storage.db.clock import utcnow
+from storage.db.database import Database
+from storage.lending.lenders import SlackIdentity
+from storage.lending.rules import LendingRules
 from templates.render import RenderedMessage
 
 

@@ -16,9 +16,10 @@ from slack_sdk import WebClient
 from handlers.acks import on_event
 from handlers.context import Services, identity_from
 from handlers.home import publish_home
-from storage.db import transaction
-from storage.inbox import first_delivery
-from storage.lenders import SlackIdentity, deactivate_workspace
+from storage.db.inbox import first_delivery
+from storage.db.unit_of_work import transaction
+from storage.installations.workspaces import deactivate_workspace
+from storage.lending.lenders import SlackIdentity
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,10 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from handlers.context import Services
-from storage import catalogue, portfolio
-from storage.db import transaction
-from storage.lenders import SlackIdentity, ensure_lender
+from storage.db.unit_of_work import transaction
+from storage.lending import portfolio
+from storage.lending.lenders import SlackIdentity, ensure_lender
+from storage.projects import catalogue
 from templates.render import render_view
 
 # The newest loans shown; with the rest of the tab this stays far below the 100-block limit,

@@ -19,11 +19,11 @@ from slack_sdk import WebClient
 from handlers.acks import on_action
 from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
 from handlers.home import publish_home
-from storage import catalogue, portfolio
-from storage.catalogue import BrowseFilters, Choices, ProjectCard
-from storage.credit import withdraw
-from storage.db import transaction
-from storage.lenders import (
+from storage.db.unit_of_work import transaction
+from storage.ledger.money import AmountError, parse_amount
+from storage.lending import portfolio
+from storage.lending.credit import withdraw
+from storage.lending.lenders import (
     Preferences,
     SlackIdentity,
     ensure_lender,
@@ -31,10 +31,11 @@ from storage.lenders import (
     set_autolend,
     set_preferences,
 )
-from storage.models import Lender, NotifyMode
-from storage.money import AmountError, parse_amount
-from storage.pledges import PledgeRequest, amount_refusal, pledge
-from storage.projects import find_project
+from storage.lending.models import Lender, NotifyMode
+from storage.lending.pledges import PledgeRequest, amount_refusal, pledge
+from storage.projects import catalogue
+from storage.projects.catalogue import BrowseFilters, Choices, ProjectCard
+from storage.projects.references import find_project
 from templates.render import RenderedMessage, render_message, render_view
 
 PER_PAGE = 5

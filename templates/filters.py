@@ -39,9 +39,9 @@ def _as_fraction(value: Number, total: Number | None) -> Fraction:
 
 def money(cents: int, currency: str = "EUR") -> str:
     """Integer minor units -> display text, e.g. `{{ project.amount|money }}`."""
-    # Imported here: `storage.money` is the single source of money formatting, and templates
+    # Imported here: `storage.ledger.money` is the single source of money formatting, and templates
     # must not grow a silent fallback that formats differently.
-    from storage.money import format_money
+    from storage.ledger.money import format_money
 
     if isinstance(cents, bool) or not isinstance(cents, int):
         raise TypeError(f"money expects integer cents, got {type(cents).__name__}")

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from storage.database import Database, open_database
-from storage.db import make_engine
-from storage.rules import LendingRules
-from storage.schema import upgrade
+from storage.db.database import Database, open_database
+from storage.db.engine import make_engine
+from storage.db.migrate import upgrade
+from storage.lending.rules import LendingRules
 
 POSTGRES_URL = os.environ.get(
     "MICROLEND_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
-from storage.database import Database
-from storage.lenders import SlackIdentity, ensure_lender
-from storage.models import Partner, Project, ProjectStatus, RepaymentInterval
-from storage.operations import utcnow
+from storage.db.clock import utcnow
+from storage.db.database import Database
+from storage.lending.lenders import SlackIdentity, ensure_lender
+from storage.projects.models import Partner, Project, ProjectStatus, RepaymentInterval
 
 _numbers = itertools.count(1)
 

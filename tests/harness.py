@@ -29,8 +29,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import DeclarativeBase
 
-from bot.app import create_app
-from bot.emulator import (
+from bot.devtools.emulator import (
     Call,
     Delivery,
     Emulator,
@@ -41,11 +40,12 @@ from bot.emulator import (
     User,
     View,
 )
-from bot.server import EVENTS_PATH, start_in_thread
-from bot.settings import Settings
+from bot.runtime.app import create_app
+from bot.runtime.serving import EVENTS_PATH, start_in_thread
+from bot.runtime.settings import Settings
 from handlers.context import Services
-from storage.database import Database
-from storage.rules import LendingRules
+from storage.db.database import Database
+from storage.lending.rules import LendingRules
 from tests.slack_models import assert_calls_valid
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.emulator.state import Call
+from bot.devtools.emulator.state import Call
 
 
 def assert_valid_blocks(blocks: Iterable[Any]) -> None:

@@ -1,6 +1,6 @@
 """`app.yaml` is valid against Slack's schema and lists exactly what the code uses.
 
-Commands and events come from the listeners `bot.app.create_app` registers; scopes from the
+Commands and events come from the listeners `bot.runtime.app.create_app` registers; scopes from the
 Web API methods called in `handlers/` and `bot/` (the emulator excepted), mapped with a table.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from slack_bolt import App
 
-from bot.app import create_app
-from bot.emulator import Emulator, EmulatorConfig
-from bot.settings import Settings
+from bot.devtools.emulator import Emulator, EmulatorConfig
+from bot.runtime.app import create_app
+from bot.runtime.settings import Settings
 from handlers.context import Services
-from storage.database import Database
-from storage.rules import LendingRules
+from storage.db.database import Database
+from storage.lending.rules import LendingRules
 
 yaml = pytest.importorskip("yaml")
 

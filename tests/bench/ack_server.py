@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.server import open_app, ready_for_acks, start_in_thread
-from bot.settings import Settings, load_settings
-from storage.database import open_database
+from bot.runtime.serving import open_app, ready_for_acks, start_in_thread
+from bot.runtime.settings import Settings, load_settings
+from storage.db.database import open_database
 
 
 def floor_app(settings: Settings) -> App:

@@ -3,7 +3,7 @@
 Run: .venv/bin/python tests/bench/bench_ack.py [--requests 200] [--levels 1 10 50]
 
 Both apps are served the same way, each in its own process (`ack_server.py`: waitress via
-`bot.server.start_in_thread`, as in production; microlend with its worker processes, as
+`bot.runtime.serving.start_in_thread`, as in production; microlend with its worker processes, as
 `microlend serve` builds it), get the same signed `/lend browse` requests from the emulator's
 sender, and post their answer to the emulator's response_url after the ack. Latency is the
 time to the HTTP answer, i.e. the ack; the two apps take turns in rounds at each level.
@@ -28,9 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
-from bot.emulator import AppSender, Emulator, EmulatorConfig, RateLimitConfig
-from bot.server import EVENTS_PATH
-from storage.database import open_database
+from bot.devtools.emulator import AppSender, Emulator, EmulatorConfig, RateLimitConfig
+from bot.runtime.serving import EVENTS_PATH
+from storage.db.database import open_database
 from tests.factories import make_project
 
 LEVELS = (1, 10, 50)

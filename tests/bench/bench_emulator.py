@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.emulator import BackgroundServer, Emulator, EmulatorConfig, RateLimitConfig
+from bot.devtools.emulator import BackgroundServer, Emulator, EmulatorConfig, RateLimitConfig
 
 BAR_PER_SECOND = 2000
 

@@ -5,7 +5,7 @@ Run: .venv/bin/python tests/bench/bench_fanout.py [--lenders 115000] [--projects
 
 On PostgreSQL (MICROLEND_TEST_POSTGRES, private schemas): builds N lenders with two pledges
 each to funded projects, records one instalment for every project with
-``storage.repayments.record_repayments`` (timed: that is the enqueue), then delivers with
+``storage.repayments.recording.record_repayments`` (timed: that is the enqueue), then delivers with
 worker *processes* sharing the emulator's workspace limit through the database's send budget,
 as production workers do, and measures
 the achieved rate against that limit, messages lost, messages sent twice, and each worker's peak
@@ -36,13 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
-from bot.emulator import Emulator, EmulatorConfig, RateLimitConfig, User  # noqa: E402
-from storage.db import make_engine, make_sessionmaker  # noqa: E402
-from storage.ledger import ensure_system_accounts  # noqa: E402
-from storage.models import Notification, NotificationStatus  # noqa: E402
-from storage.repayments import RepaymentInput, record_repayments  # noqa: E402
-from storage.rules import LendingRules  # noqa: E402
-from storage.schema import upgrade  # noqa: E402
+from bot.devtools.emulator import Emulator, EmulatorConfig, RateLimitConfig, User  # noqa: E402
+from storage.db.engine import make_engine, make_sessionmaker  # noqa: E402
+from storage.db.migrate import upgrade  # noqa: E402
+from storage.ledger.accounts import ensure_system_accounts  # noqa: E402
+from storage.lending.rules import LendingRules  # noqa: E402
+from storage.notifications.models import Notification, NotificationStatus  # noqa: E402
+from storage.repayments.recording import RepaymentInput, record_repayments  # noqa: E402
 from tests.conftest import POSTGRES_URL  # noqa: E402
 
 NOW = datetime(2026, 1, 7, 10, 0)
@@ -147,10 +147,10 @@ WORKER = """
 import sys
 from datetime import datetime
 from slack_sdk import WebClient
-from bot.delivery import POST_MESSAGE_BUDGET, DeliverySettings, DeliveryWorker, post_limits
-from bot.rate_limit import WorkspaceRateLimiter
-from bot.slack_client import SlackClient
-from storage.db import make_engine, make_sessionmaker
+from bot.runtime.delivery import POST_MESSAGE_BUDGET, DeliverySettings, DeliveryWorker, post_limits
+from bot.runtime.send_limiter import WorkspaceRateLimiter
+from bot.runtime.slack_client import SlackClient
+from storage.db.engine import make_engine, make_sessionmaker
 from storage.send_budget import SharedBudget
 
 url, schema, base_url, token, per_minute, senders = sys.argv[1:7]

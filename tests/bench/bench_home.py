@@ -22,11 +22,11 @@ from sqlalchemy import event, insert
 
 from handlers.context import Services
 from handlers.home import build_home
-from storage.database import Database, open_database
-from storage.lenders import SlackIdentity
-from storage.models import Pledge
-from storage.operations import utcnow
-from storage.rules import LendingRules
+from storage.db.clock import utcnow
+from storage.db.database import Database, open_database
+from storage.lending.lenders import SlackIdentity
+from storage.lending.models import Pledge
+from storage.lending.rules import LendingRules
 from tests.factories import make_lender, make_project
 
 ROUNDS = 20

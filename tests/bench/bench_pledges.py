@@ -20,12 +20,12 @@ from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from storage.database import Database
-from storage.db import transaction
-from storage.models import Operation
-from storage.operations import utcnow
-from storage.pledges import PledgeRequest, pledge
-from storage.rules import LendingRules
+from storage.db.clock import utcnow
+from storage.db.database import Database
+from storage.db.models import Operation
+from storage.db.unit_of_work import transaction
+from storage.lending.pledges import PledgeRequest, pledge
+from storage.lending.rules import LendingRules
 from tests.bench.bench_repayments import fresh_database
 from tests.factories import make_lender, make_project
 

@@ -26,26 +26,17 @@ from sqlalchemy import Engine, create_engine, delete, func, insert, literal, sel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from storage.database import Database
-from storage.db import make_engine
-from storage.ledger import move_pledges, new_transaction, post_rows
-from storage.models import (
-    Account,
-    AccountKind,
-    LedgerTransaction,
-    Lender,
-    Partner,
-    Pledge,
-    Posting,
-    Project,
-    ProjectStatus,
-    RepaymentInterval,
-    Workspace,
-)
-from storage.operations import utcnow
-from storage.repayments import RepaymentInput, record_repayments
-from storage.rules import LendingRules
-from storage.schema import upgrade
+from storage.db.clock import utcnow
+from storage.db.database import Database
+from storage.db.engine import make_engine
+from storage.db.migrate import upgrade
+from storage.installations.models import Workspace
+from storage.ledger.models import Account, AccountKind, LedgerTransaction, Posting
+from storage.ledger.postings import move_pledges, new_transaction, post_rows
+from storage.lending.models import Lender, Pledge
+from storage.lending.rules import LendingRules
+from storage.projects.models import Partner, Project, ProjectStatus, RepaymentInterval
+from storage.repayments.recording import RepaymentInput, record_repayments
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PLEDGES_PER_PROJECT = 25

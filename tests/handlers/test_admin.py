@@ -6,17 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage.database import Database
-from storage.models import (
-    ImpactUpdate,
-    LedgerTransaction,
-    Notification,
-    Project,
-    ProjectStatus,
-    Repayment,
-)
-from storage.pledges import PledgeRequest, pledge
-from storage.rules import LendingRules
+from storage.db.database import Database
+from storage.ledger.models import LedgerTransaction
+from storage.lending.pledges import PledgeRequest, pledge
+from storage.lending.rules import LendingRules
+from storage.notifications.models import Notification
+from storage.projects.models import ImpactUpdate, Project, ProjectStatus
+from storage.repayments.models import Repayment
 from tests.factories import make_lender, make_project
 from tests.harness import Harness, running_harness
 

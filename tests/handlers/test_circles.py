@@ -8,18 +8,13 @@ from datetime import timedelta
 
 import pytest
 
-from bot.emulator import Message, blockkit
-from storage.circles import (
-    CircleInfo,
-    CircleStats,
-    FeaturedProject,
-    Leaderboard,
-    LeaderboardRow,
-    create_circle,
-)
-from storage.lenders import SlackIdentity
-from storage.models import Circle, CircleMember, Project
-from storage.operations import utcnow
+from bot.devtools.emulator import Message, blockkit
+from storage.circles.membership import CircleInfo, FeaturedProject, create_circle
+from storage.circles.models import Circle, CircleMember
+from storage.circles.statistics import CircleStats, Leaderboard, LeaderboardRow
+from storage.db.clock import utcnow
+from storage.lending.lenders import SlackIdentity
+from storage.projects.models import Project
 from templates.render import render_message
 from tests.factories import make_project
 from tests.harness import Harness, button_values, text_of

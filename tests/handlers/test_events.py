@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import insert, select
 
-from bot.emulator import Tamper
-from storage.models import Pledge, ProcessedEvent, Workspace
-from storage.operations import utcnow
+from bot.devtools.emulator import Tamper
+from storage.db.clock import utcnow
+from storage.db.models import ProcessedEvent
+from storage.installations.models import Workspace
+from storage.lending.models import Pledge
 from tests.factories import make_lender, make_project
 from tests.harness import Harness, button_values, text_of
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage.models import Project
+from storage.projects.models import Project
 from tests.factories import make_project
 from tests.harness import Harness, text_of
 

@@ -7,8 +7,9 @@ import urllib.request
 
 import pytest
 
-from bot.emulator import Tamper
-from storage.models import Lender, ProcessedEvent
+from bot.devtools.emulator import Tamper
+from storage.db.models import ProcessedEvent
+from storage.lending.models import Lender
 from tests.harness import Harness
 
 

@@ -9,15 +9,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.delivery import DeliverySettings, DeliveryWorker
-from bot.rate_limit import RateLimits, WorkspaceRateLimiter
-from bot.slack_client import SlackClient
+from bot.runtime.delivery import DeliverySettings, DeliveryWorker
+from bot.runtime.send_limiter import RateLimits, WorkspaceRateLimiter
+from bot.runtime.slack_client import SlackClient
 from handlers.lending import PledgeIntent
-from storage.closing import expire_due_projects
-from storage.credit import grant_credit
-from storage.lenders import Preferences, SlackIdentity, find_lender, set_preferences
-from storage.models import Lender, NotifyMode, Pledge, Project, ProjectStatus
-from storage.operations import utcnow
+from storage.db.clock import utcnow
+from storage.lending.credit import grant_credit
+from storage.lending.lenders import Preferences, SlackIdentity, find_lender, set_preferences
+from storage.lending.models import Lender, NotifyMode, Pledge
+from storage.projects.lifecycle import expire_due_projects
+from storage.projects.models import Project, ProjectStatus
 from tests.factories import make_project
 from tests.harness import Harness, button_values, text_of
 

@@ -24,16 +24,16 @@ from templates.mrkdwn import Trusted
 
 @pytest.fixture
 def fake_money(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
-    """Stand in for `storage.money` so these tests do not depend on its exact output."""
+    """Stand in for `storage.ledger.money` so these tests do not depend on its exact output."""
     calls: list[tuple[int, str]] = []
 
     def format_money(cents: int, currency: str = "EUR") -> str:
         calls.append((cents, currency))
         return f"{currency} {cents // 100}.{cents % 100:02d}"
 
-    module = types.ModuleType("storage.money")
+    module = types.ModuleType("storage.ledger.money")
     module.format_money = format_money  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "storage.money", module)
+    monkeypatch.setitem(sys.modules, "storage.ledger.money", module)
     return calls
 
 

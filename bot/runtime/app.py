@@ -1,0 +1,51 @@
+"""The composition root of the Slack side: one Bolt app with every listener registered."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.runtime.settings import Settings
+from handlers import admin, circles, events, home, lending, slash_command
+from handlers.context import Services
+from storage.db.database import Database
+
+# Each module owns one kind of listener and registers it with `register(app, services)`.
+LISTENER_MODULES = (slash_command, lending, home, events, circles, admin)
+
+
+def create_app(
+    settings: Settings,
+    services: Services,
+    *,
+    client: WebClient | None = None,
+    executor: Executor | None = None,
+    verify_requests: bool = True,
+) -> App:
+    """Build the Bolt app; `client` defaults to one aimed at `settings.slack_api_url`.
+
+    `executor` runs the work after each ack; tests pass one they can wait on. Only a worker
+    process, whose requests the serving process verified, turns `verify_requests` off.
+    """
+    web_client = client or WebClient(
+        token=settings.slack_bot_token, base_url=settings.slack_api_url
+    )
+    app = App(
+        # The token travels in the client; Bolt takes it from there.
+        signing_secret=settings.slack_signing_secret,
+        client=web_client,
+        # Ack first, then run the listener: Slack gives us three seconds for the ack only.
+        process_before_response=False,
+        listener_executor=executor,
+        request_verification_enabled=verify_requests,
+    )
+    for module in LISTENER_MODULES:
+        module.register(app, services)
+    return app
+
+
+def services_for(settings: Settings, db: Database) -> Services:
+    """The services every listener is given, from the settings and an open database."""
+    return Services(db=db, rules=settings.rules, admins=settings.admins)

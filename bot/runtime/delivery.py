@@ -1,0 +1,530 @@
+"""The delivery worker: claims due outbox rows, folds them per lender, renders, sends, settles.
+
+One producer (the thread calling ``run``) claims a batch under a lease, decides for each row
+whether it is skipped (workspace uninstalled, lender opted out), deferred (outside the lender's
+working hours, digest period not over) or sent, loads the facts of the rows to send with a few
+set-based queries and renders one message per lender (or per circle post). Sender threads take
+the messages from a bounded queue, so the next batch is claimed while this one is sent. Every
+Slack call waits for the one workspace-wide limiter, whose budget every worker process shares
+through the database; a 429 pauses all senders for ``Retry-After`` and the same message is tried
+again (not a failure). A message whose slot would come after its rows' lease ends (a long pause)
+is handed back instead, due when the slot is: sent later, another worker could have claimed the
+rows and sent them too. Other failures back off exponentially with jitter until
+``max_attempts``, then the rows are dead.
+
+No database transaction is open while a message is on its way: claims and settlements are
+short transactions of their own (``storage.notifications.delivery_queue``).
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.runtime.send_limiter import NoSlotInTime, RateLimits, WorkspaceRateLimiter
+from bot.runtime.settings import Settings
+from bot.runtime.slack_client import (
+    RateLimited,
+    RecipientGone,
+    SlackClient,
+    SlackDeliveryError,
+    WorkspaceGone,
+)
+from storage.db.clock import utcnow
+from storage.db.database import open_database
+from storage.lending.models import NotifyMode
+from storage.notifications import delivery_queue
+from storage.notifications.delivery_queue import Claimed, OutboxEntry, OutboxView
+from storage.notifications.facts import circle_posts, lender_news
+from storage.notifications.send_budget import SharedBudget
+from storage.notifications.timing import (
+    Recipient,
+    delivery_time,
+    inactive_workspaces,
+    load_recipients,
+)
+from templates.render import RenderedMessage, TemplateRenderError, render_message
+
+Clock = Callable[[], datetime]
+
+LENDER_KINDS = frozenset(
+    {
+        "repayment",
+        "funded",
+        "expired",
+        "defaulted",
+        "delinquent",
+        "impact",
+        "autolend",
+        "idle_credit",
+        "invite",
+    }
+)
+CIRCLE_KINDS = frozenset(
+    {
+        "circle_pledge",
+        "circle_funded",
+        "circle_repaid",
+        "circle_expired",
+        "circle_defaulted",
+        "circle_summary",
+    }
+)
+DIGEST_TEMPLATE = "notifications/digest.json.j2"
+# The one budget every worker process books chat.postMessage slots from.
+POST_MESSAGE_BUDGET = "slack:chat.postMessage"
+# A message is sent only in a slot that leaves this share of its lease for the call itself
+# (30 seconds of the default 5 minutes: slack_sdk's own timeout).
+CALL_SHARE_OF_LEASE = 0.1
+PERIODS = {NotifyMode.DAILY: "daily digest", NotifyMode.WEEKLY: "weekly digest"}
+# Messages allowed back to back: Slack's chat.postMessage allows "short bursts".
+POST_BURST = 10
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    batch_size: int = 200
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 6
+    backoff_base_seconds: float = 30.0
+    backoff_cap_seconds: float = 6 * 3600.0
+    senders: int = 8
+    idle_seconds: float = 2.0
+    # Sent rows are marked in batches of this size: one UPDATE instead of one per message.
+    # Until marked they stay leased, so a crash re-sends at most what was in flight.
+    mark_sent_every: int = 50
+    limits: RateLimits = field(default_factory=lambda: post_limits(RateLimits.per_minute))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliverySettings:
+        """``MICROLEND_SLACK_PER_MINUTE`` and ``MICROLEND_DELIVERY_ATTEMPTS``, validated."""
+        limits = post_limits(settings.slack_per_minute)
+        return cls(max_attempts=settings.delivery_attempts, limits=limits)
+
+
+def post_limits(per_minute: float) -> RateLimits:
+    """The delivery workers' chat.postMessage limits: ``per_minute`` for the workspace, with
+    the short burst Slack allows, so senders that fall a little behind catch up."""
+    return RateLimits(per_minute=float(per_minute), burst=POST_BURST)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One Slack message to send and the outbox rows it settles."""
+
+    row_ids: tuple[int, ...]
+    attempts: int
+    template: str
+    context: dict[str, Any]
+    # When the claim on the rows ends: after it, another worker may take and send them.
+    lease_until: datetime
+    # A Slack user id for a DM, else a channel id.
+    user_id: str | None = None
+    channel_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    claimed: int = 0
+    messages_sent: int = 0
+    rows_sent: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    failed: int = 0
+    dead: int = 0
+    rate_limited: int = 0
+
+
+class _SentRows:
+    """Ids of rows already on Slack, waiting to be marked sent together, by the lease they
+    are held under."""
+
+    def __init__(self, factory: sessionmaker[Session], clock: Clock, size: int) -> None:
+        self._factory = factory
+        self._clock = clock
+        self._size = size
+        self._ids: dict[datetime, list[int]] = defaultdict(list)
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def add(self, ids: Sequence[int], lease_until: datetime) -> None:
+        with self._lock:
+            self._ids[lease_until].extend(ids)
+            self._count += len(ids)
+            full = self._count >= self._size
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            held, self._ids, self._count = self._ids, defaultdict(list), 0
+        for lease_until, ids in held.items():
+            delivery_queue.mark_sent(self._factory, ids, lease_until=lease_until, now=self._clock())
+
+
+class _Counters:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, int] = defaultdict(int)
+
+    def add(self, **amounts: int) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                self._values[name] += amount
+
+    def snapshot(self) -> WorkerStats:
+        with self._lock:
+            return WorkerStats(**self._values)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    send: list[Claimed]
+    defer: dict[datetime, list[int]]
+    skip: dict[str, list[int]]
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        slack: SlackClient,
+        limiter: WorkspaceRateLimiter,
+        *,
+        settings: DeliverySettings | None = None,
+        currency: str = "EUR",
+        clock: Clock = utcnow,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.factory = factory
+        self.slack = slack
+        self.limiter = limiter
+        self.settings = settings or DeliverySettings()
+        self.currency = currency
+        self.clock = clock
+        self.jitter = jitter
+        self.counters = _Counters()
+        self.sent = _SentRows(factory, clock, self.settings.mark_sent_every)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, *, until_idle: bool = False) -> WorkerStats:
+        """Deliver until ``stop`` is set, or (``until_idle``) until nothing is due."""
+        stop = stop or threading.Event()
+        self.counters = _Counters()
+        work: queue.Queue[Outgoing | None] = queue.Queue(maxsize=self.settings.batch_size * 2)
+        senders = [
+            threading.Thread(target=self._send_loop, args=(work,), name=f"sender-{n}", daemon=True)
+            for n in range(self.settings.senders)
+        ]
+        for sender in senders:
+            sender.start()
+        try:
+            self._produce(work, stop, until_idle)
+        finally:
+            for _ in senders:
+                work.put(None)
+            for sender in senders:
+                sender.join()
+            self.sent.flush()
+        return self.counters.snapshot()
+
+    def _produce(
+        self, work: queue.Queue[Outgoing | None], stop: threading.Event, idle: bool
+    ) -> None:
+        while not stop.is_set():
+            self.sent.flush()
+            claimed, messages = self.prepare()
+            for message in messages:
+                work.put(message)
+            if claimed:
+                continue
+            if idle:
+                # Wait for the messages in flight: a failure may leave a row due again.
+                work.join()
+                self.sent.flush()
+                if not self._anything_due():
+                    return
+            else:
+                stop.wait(self.settings.idle_seconds)
+
+    def _anything_due(self) -> bool:
+        """Whether any row is due now (after the senders settled theirs)."""
+        now = self.clock()
+        with self.factory() as session:
+            return delivery_queue.due_count(session, now=now) > 0
+
+    def drain(self) -> WorkerStats:
+        """Send everything due now, then return (tests, ``microlend jobs``-style one-offs)."""
+        return self.run(until_idle=True)
+
+    def _send_loop(self, work: queue.Queue[Outgoing | None]) -> None:
+        while True:
+            message = work.get()
+            try:
+                if message is None:
+                    return
+                self.deliver(message)
+            finally:
+                work.task_done()
+
+    # -- claiming and planning -----------------------------------------------------------------
+
+    def prepare(self) -> tuple[int, list[Outgoing]]:
+        """Claim a batch; settle what is skipped or deferred; return the messages to send."""
+        now = self.clock()
+        rows = delivery_queue.claim_due(
+            self.factory, now=now, lease=self.settings.lease, limit=self.settings.batch_size
+        )
+        if not rows:
+            return 0, []
+        # One claim, one lease: every row of it is held until the same moment.
+        lease_until = rows[0].lease_until
+        with self.factory() as session:
+            recipients = load_recipients(session, {r.lender_id for r in rows if r.lender_id})
+            inactive = inactive_workspaces(
+                session, {r.workspace_id for r in rows if r.workspace_id}
+            )
+            plan = _plan(rows, recipients, inactive, now)
+            messages = self._compose(session, plan.send, recipients, now)
+        for until, ids in plan.defer.items():
+            delivery_queue.defer(self.factory, ids, lease_until=lease_until, until=until)
+        for reason, ids in plan.skip.items():
+            delivery_queue.skip(self.factory, ids, lease_until=lease_until, reason=reason)
+        self.counters.add(
+            claimed=len(rows),
+            deferred=sum(map(len, plan.defer.values())),
+            skipped=sum(map(len, plan.skip.values())),
+        )
+        return len(rows), messages
+
+    def _compose(
+        self,
+        session: Session,
+        rows: Sequence[Claimed],
+        recipients: Mapping[int, Recipient],
+        now: datetime,
+    ) -> list[Outgoing]:
+        lender_rows = [row for row in rows if row.lender_id is not None]
+        channel_rows = [row for row in rows if row.lender_id is None]
+        news = lender_news(session, lender_rows, now=now)
+        posts = circle_posts(session, channel_rows)
+        by_lender: dict[int, list[Claimed]] = defaultdict(list)
+        for row in lender_rows:
+            by_lender[row.lender_id or 0].append(row)
+        messages = [
+            Outgoing(
+                row_ids=tuple(row.id for row in group),
+                attempts=max(row.attempts for row in group),
+                template=_lender_template(group, recipients[lender]),
+                context={
+                    "news": news[lender],
+                    "currency": self.currency,
+                    "period": PERIODS.get(recipients[lender].notify_mode),
+                },
+                lease_until=min(row.lease_until for row in group),
+                user_id=recipients[lender].slack_user_id,
+            )
+            for lender, group in by_lender.items()
+        ]
+        messages += [
+            Outgoing(
+                row_ids=(row.id,),
+                attempts=row.attempts,
+                template=f"notifications/{row.kind}.json.j2",
+                context={"post": posts[row.id], "currency": self.currency},
+                lease_until=row.lease_until,
+                channel_id=row.channel_id,
+            )
+            for row in channel_rows
+            if row.id in posts
+        ]
+        gone = [row for row in channel_rows if row.id not in posts]
+        if gone:
+            delivery_queue.skip(
+                self.factory,
+                [row.id for row in gone],
+                lease_until=gone[0].lease_until,
+                reason="the circle no longer exists",
+            )
+        return messages
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def deliver(self, message: Outgoing) -> None:
+        """Render and send one message, then settle its rows whatever happened.
+
+        Counts are of rows settled: a row whose lease another worker took over is theirs."""
+        ids, lease_until = message.row_ids, message.lease_until
+        try:
+            rendered = render_message(message.template, **message.context)
+            self._post(message, rendered)
+        except NoSlotInTime as late:
+            # Handed back, not an attempt: nothing went wrong with the message.
+            until = self.clock() + timedelta(seconds=late.wait)
+            deferred = delivery_queue.defer(self.factory, ids, lease_until=lease_until, until=until)
+            self.counters.add(deferred=deferred)
+        except WorkspaceGone as gone:
+            reason = f"the app was uninstalled: {gone.error}"
+            skipped = delivery_queue.skip(self.factory, ids, lease_until=lease_until, reason=reason)
+            self.counters.add(skipped=skipped)
+        except RecipientGone as gone:
+            dead = delivery_queue.kill(self.factory, ids, lease_until=lease_until, error=gone.error)
+            self.counters.add(dead=dead)
+        except (SlackDeliveryError, TemplateRenderError) as error:
+            self._failed(message, str(error))
+        else:
+            self.sent.add(ids, lease_until)
+            self.counters.add(messages_sent=1, rows_sent=len(ids))
+
+    def _post(self, message: Outgoing, rendered: RenderedMessage) -> None:
+        """Post in a slot within the lease; on 429 pause the workspace and try the same message
+        again. ``NoSlotInTime`` if the lease would end first."""
+        # A user id as the channel posts into the app's DM with them: one call, no
+        # conversations.open (Tier 3, ~50/min) first.
+        channel = message.channel_id or message.user_id or ""
+        while True:
+            self.limiter.acquire_post(channel, within=self._time_to_send(message))
+            try:
+                self.slack.post_message(channel, rendered)
+                return
+            except RateLimited as limited:
+                self.limiter.pause(limited.retry_after)
+                self.counters.add(rate_limited=1)
+
+    def _time_to_send(self, message: Outgoing) -> float:
+        """Seconds from now within which a slot leaves the call time before the lease ends."""
+        call_time = self.settings.lease * CALL_SHARE_OF_LEASE
+        return (message.lease_until - call_time - self.clock()).total_seconds()
+
+    def _failed(self, message: Outgoing, error: str) -> None:
+        attempt = message.attempts + 1
+        delay = min(
+            self.settings.backoff_cap_seconds,
+            self.settings.backoff_base_seconds * 2 ** (attempt - 1),
+        )
+        # Jitter spreads the retries of a failed round so they do not all return at once.
+        retry_at = self.clock() + timedelta(seconds=delay * (0.5 + self.jitter() / 2))
+        settled = delivery_queue.fail(
+            self.factory,
+            message.row_ids,
+            lease_until=message.lease_until,
+            error=error,
+            retry_at=retry_at,
+            max_attempts=self.settings.max_attempts,
+        )
+        if attempt >= self.settings.max_attempts:
+            self.counters.add(dead=settled)
+        else:
+            self.counters.add(failed=settled)
+
+
+def _plan(
+    rows: Sequence[Claimed],
+    recipients: Mapping[int, Recipient],
+    inactive: set[int],
+    now: datetime,
+) -> _Plan:
+    plan = _Plan(send=[], defer=defaultdict(list), skip=defaultdict(list))
+    for row in rows:
+        reason = _skip_reason(row, recipients, inactive)
+        if reason:
+            plan.skip[reason].append(row.id)
+            continue
+        recipient = recipients.get(row.lender_id or 0)
+        when = delivery_time(recipient, row.created_at, now) if recipient else now
+        if when > now:
+            plan.defer[when].append(row.id)
+        else:
+            plan.send.append(row)
+    return plan
+
+
+def _skip_reason(
+    row: Claimed, recipients: Mapping[int, Recipient], inactive: set[int]
+) -> str | None:
+    if row.kind not in LENDER_KINDS | CIRCLE_KINDS:
+        return f"no template for the kind {row.kind!r}"
+    if row.workspace_id in inactive:
+        return "the app is not installed in this workspace"
+    if row.lender_id is None:
+        return None if row.channel_id else "no recipient"
+    recipient = recipients.get(row.lender_id)
+    if recipient is None:
+        return "no such lender"
+    if not recipient.workspace_active:
+        return "the app is not installed in this workspace"
+    if recipient.notify_mode == NotifyMode.OFF:
+        return "the lender turned notifications off"
+    return None
+
+
+def _lender_template(rows: Sequence[Claimed], recipient: Recipient) -> str:
+    kinds = {row.kind for row in rows}
+    if recipient.notify_mode in PERIODS or len(kinds) > 1:
+        return DIGEST_TEMPLATE
+    return f"notifications/{kinds.pop()}.json.j2"
+
+
+# -- for the CLI -------------------------------------------------------------------------------
+
+
+def build_worker(
+    settings: Settings,
+    delivery: DeliverySettings | None = None,
+    *,
+    factory: sessionmaker[Session] | None = None,
+) -> DeliveryWorker:
+    """A worker for the configured database and Slack (``SLACK_BOT_TOKEN``, ``SLACK_API_URL``)."""
+    delivery = delivery or DeliverySettings.from_settings(settings)
+    if factory is None:
+        factory = open_database(settings.database_url).sessions
+    web = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    budget = SharedBudget(factory, POST_MESSAGE_BUDGET)
+    return DeliveryWorker(
+        factory,
+        SlackClient(web),
+        WorkspaceRateLimiter(delivery.limits, budget=budget),
+        settings=delivery,
+        currency=settings.currency,
+    )
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    stop: threading.Event | None = None,
+    delivery: DeliverySettings | None = None,
+) -> WorkerStats:
+    """``microlend worker``: deliver until ``stop`` is set (Ctrl-C in the CLI sets it)."""
+    return build_worker(settings, delivery).run(stop)
+
+
+def list_outbox(
+    factory: sessionmaker[Session], view: OutboxView = OutboxView.PENDING, *, limit: int = 50
+) -> list[OutboxEntry]:
+    """``microlend outbox [pending|failed|dead]``: the oldest rows of that kind first."""
+    with factory() as session:
+        return delivery_queue.list_entries(session, view, limit=limit)
+
+
+def outbox_counts(factory: sessionmaker[Session]) -> dict[str, int]:
+    """Rows per status, for the header of ``microlend outbox``."""
+    with factory() as session:
+        return delivery_queue.status_counts(session)
+
+
+def retry_notification(
+    factory: sessionmaker[Session], notification_id: int, *, clock: Clock = utcnow
+) -> bool:
+    """``microlend outbox retry ID``: due now with fresh attempts; False if sent or unknown."""
+    return delivery_queue.revive(factory, notification_id, now=clock())

@@ -1,0 +1,138 @@
+"""The scheduled jobs: thin ticks that call ``storage`` and enqueue notifications by period.
+
+Each job is a name, a cron schedule (configurable) and a tick taking a ``JobContext``; the
+scheduler (``bot.runtime.scheduler``) runs them, and ``microlend jobs list`` / ``jobs run NAME`` use
+``list_jobs`` and ``run_job`` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.circles.summaries import circle_weekly_summaries
+from storage.db.clock import utcnow
+from storage.lending.autolend import run_autolend
+from storage.lending.idle_credit import idle_credit_reminders
+from storage.lending.rules import LendingRules
+from storage.projects.lifecycle import expire_due_projects, flag_delinquent
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class JobContext:
+    factory: sessionmaker[Session]
+    rules: LendingRules
+    clock: Clock = utcnow
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    description: str
+    tick: Callable[[JobContext], object]
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    name: str
+    description: str
+    schedule: str
+    next_run: datetime | None
+
+
+@dataclass(frozen=True)
+class JobRun:
+    name: str
+    started: datetime
+    result: object
+
+
+def _expire(ctx: JobContext) -> object:
+    return expire_due_projects(ctx.factory, now=ctx.clock())
+
+
+def _autolend(ctx: JobContext) -> object:
+    return run_autolend(ctx.factory, ctx.rules, now=ctx.clock())
+
+
+def _delinquency(ctx: JobContext) -> object:
+    return flag_delinquent(ctx.factory, ctx.rules, now=ctx.clock())
+
+
+def _idle_credit(ctx: JobContext) -> object:
+    return idle_credit_reminders(ctx.factory, ctx.rules, now=ctx.clock())
+
+
+def _circle_summaries(ctx: JobContext) -> object:
+    return circle_weekly_summaries(ctx.factory, now=ctx.clock())
+
+
+JOBS: Mapping[str, Job] = MappingProxyType(
+    {
+        job.name: job
+        for job in (
+            Job("expire", "close projects past their deadline, refund pledges", _expire),
+            Job("autolend", "re-lend credit for lenders who turned auto-lend on", _autolend),
+            Job("delinquency", "flag loans behind schedule, tell their lenders", _delinquency),
+            Job("idle-credit", "monthly reminder of credit unused for 30 days", _idle_credit),
+            Job(
+                "circle-summaries", "last week's summary in each circle channel", _circle_summaries
+            ),
+        )
+    }
+)
+
+
+@dataclass(frozen=True)
+class JobSchedule:
+    """Cron expressions (minute hour day month weekday, UTC) for each job; all configurable.
+
+    Digests need no job: a digest lender's rows come due when their period ends
+    (``storage.notifications.timing.delivery_time``) and the worker folds them into one message.
+    """
+
+    crons: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType(
+            {
+                "expire": "*/15 * * * *",
+                "autolend": "30 * * * *",
+                "delinquency": "0 5 * * *",
+                "idle-credit": "0 7 1 * *",
+                "circle-summaries": "0 7 * * mon",
+            }
+        )
+    )
+
+    def trigger(self, name: str) -> CronTrigger:
+        return CronTrigger.from_crontab(self.crons[name], timezone=UTC)
+
+
+def run_job(ctx: JobContext, name: str) -> JobRun:
+    """``microlend jobs run NAME``: one tick now; raises KeyError naming the known jobs."""
+    job = JOBS.get(name)
+    if job is None:
+        raise KeyError(f"no job {name!r}; the jobs are {', '.join(JOBS)}")
+    started = ctx.clock()
+    return JobRun(name, started, job.tick(ctx))
+
+
+def list_jobs(schedule: JobSchedule | None = None, *, now: datetime | None = None) -> list[JobInfo]:
+    """``microlend jobs list``: every job with its schedule and next run (aware UTC)."""
+    schedule = schedule or JobSchedule()
+    moment = (now or utcnow()).replace(tzinfo=UTC)
+    return [
+        JobInfo(
+            job.name,
+            job.description,
+            schedule.crons[job.name],
+            schedule.trigger(job.name).get_next_fire_time(None, moment),
+        )
+        for job in JOBS.values()
+    ]

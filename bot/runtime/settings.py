@@ -1,0 +1,117 @@
+"""Settings from the environment, validated at start-up with messages that name the variable."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from storage.ledger.money import AmountError, parse_amount
+from storage.lending.rules import LendingRules
+
+DEFAULT_DATABASE_URL = "sqlite:///microlend.db"
+SLACK_API_URL = "https://slack.com/api/"
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class SettingsError(ValueError):
+    """A setting has a value microlend cannot use; the message says which and what it accepts."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    rules: LendingRules = field(default_factory=LendingRules)
+    admins: frozenset[str] = frozenset()
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = SLACK_API_URL
+    # The delivery worker's workspace-wide budget, and how often it tries before giving up.
+    slack_per_minute: int = 600
+    delivery_attempts: int = 6
+    # Processes that work out /lend's answers after the ack (`bot/runtime/work_processes.py`);
+    # 0 works them out on threads of the serving process.
+    work_processes: int = 2
+
+    @property
+    def currency(self) -> str:
+        return self.rules.currency
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    currency = env.get("MICROLEND_CURRENCY", "EUR").strip().upper()
+    if not CURRENCY.match(currency):
+        raise SettingsError(
+            f"MICROLEND_CURRENCY={currency!r}: use a three-letter ISO 4217 code such as EUR."
+        )
+    rules = LendingRules(
+        currency=currency,
+        min_pledge=_amount(env, "MICROLEND_MIN_PLEDGE", "20.00", currency),
+        fundraising_days=_whole(env, "MICROLEND_FUNDRAISING_DAYS", "30", 1, 365, "days"),
+        monthly_cap=_amount(env, "MICROLEND_MONTHLY_CAP", "500.00", currency),
+    )
+    return Settings(
+        database_url=_database_url(env.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
+        rules=rules,
+        admins=_admins(env.get("MICROLEND_ADMINS", "")),
+        slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+        slack_app_token=_app_token(env.get("SLACK_APP_TOKEN") or None),
+        slack_api_url=_api_url(env.get("SLACK_API_URL", SLACK_API_URL)),
+        slack_per_minute=_whole(env, "MICROLEND_SLACK_PER_MINUTE", "600", 1, 1_000_000, "messages"),
+        delivery_attempts=_whole(env, "MICROLEND_DELIVERY_ATTEMPTS", "6", 1, 100, "attempts"),
+        work_processes=_whole(env, "MICROLEND_WORK_PROCESSES", "2", 0, 64, "processes"),
+    )
+
+
+def _amount(env: Mapping[str, str], name: str, default: str, currency: str) -> int:
+    try:
+        return parse_amount(env.get(name, default), currency=currency)
+    except AmountError as error:
+        raise SettingsError(f"{name}: {error} (an amount in {currency}, like {default}).") from None
+
+
+def _whole(
+    env: Mapping[str, str], name: str, default: str, least: int, most: int, unit: str
+) -> int:
+    text = env.get(name, default).strip()
+    if not text.isascii() or not text.isdigit() or not least <= int(text) <= most:
+        raise SettingsError(
+            f"{name}={text!r}: use a whole number of {unit} from {least} to {most}."
+        )
+    return int(text)
+
+
+def _database_url(url: str) -> str:
+    if url.startswith(("sqlite:///", "postgresql+psycopg://")):
+        return url
+    raise SettingsError(
+        f"DATABASE_URL={url!r}: use sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/DB."
+    )
+
+
+def _admins(text: str) -> frozenset[str]:
+    ids = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    bad = [user_id for user_id in ids if not USER_ID.match(user_id)]
+    if bad:
+        raise SettingsError(
+            f"MICROLEND_ADMINS: {', '.join(bad)} is not a Slack user id; "
+            "give comma-separated ids like U012ABCDEF."
+        )
+    return frozenset(ids)
+
+
+def _app_token(token: str | None) -> str | None:
+    if token is not None and not token.startswith("xapp-"):
+        raise SettingsError("SLACK_APP_TOKEN: an app-level token starts with xapp-.")
+    return token
+
+
+def _api_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(f"SLACK_API_URL={url!r}: use an http(s) URL ending in /api/.")
+    return url if url.endswith("/") else url + "/"

@@ -1,0 +1,368 @@
+"""Lending circles: channels whose members lend together, led by the person who opened them.
+
+Every circle belongs to one workspace (or Enterprise Grid organisation) and is found only
+through the caller's own organisation, so nobody from another organisation can see or
+change it. Who leads: the creator, until they leave; a lead who leaves hands the circle to
+the member who joined earliest, so a circle with members always has a lead among them.
+When the last member leaves, the circle keeps its history and the next person to join
+leads it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.circles.models import Circle, CircleMember
+from storage.db.clock import utcnow
+from storage.db.unit_of_work import Outcome, Refused, run
+from storage.installations.models import Workspace
+from storage.lending.lenders import SlackIdentity, ensure_lender, find_lender
+from storage.lending.models import Lender
+from storage.projects.catalogue import is_open
+from storage.projects.references import find_project
+
+NAME_LIMIT = 80
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class CircleInfo:
+    circle_id: int
+    name: str
+    channel_id: str
+    lead_user_id: str
+    goal: int | None
+    weekly_summary: bool
+
+
+@dataclass(frozen=True)
+class Membership:
+    """The circle after a join or leave; ``changed`` is False when it was already so."""
+
+    circle: CircleInfo
+    changed: bool
+    # Set when the lead left and the circle passed to another member.
+    new_lead_user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Invitation:
+    circle: CircleInfo
+    invitee_user_id: str
+    already_member: bool
+
+
+@dataclass(frozen=True)
+class FeaturedProject:
+    circle: CircleInfo
+    project_id: int
+    reference: str
+    borrower: str
+    purpose: str
+    country: str
+    sector: str
+    amount: int
+    funded: int
+    deadline: datetime
+
+
+# --- finding circles, always through the caller's organisation --------------------------------
+
+
+def circles_of(org_key: str) -> Select[tuple[Circle]]:
+    return (
+        select(Circle)
+        .join(Workspace, Workspace.id == Circle.workspace_id)
+        .where(Workspace.org_key == org_key)
+    )
+
+
+def find_circle(
+    session: Session, org_key: str, *, channel_id: str | None, circle_id: int | None
+) -> Circle:
+    query = circles_of(org_key)
+    if circle_id is not None:
+        query = query.where(Circle.id == circle_id)
+    else:
+        query = query.where(Circle.channel_id == (channel_id or ""))
+    found = session.execute(query).scalar_one_or_none()
+    if found is None:
+        raise Refused(
+            "no_circle",
+            "This channel is not a lending circle. Start one here with `/lend circle create NAME`.",
+        )
+    return found
+
+
+def circle_info(session: Session, circle: Circle) -> CircleInfo:
+    lead = session.execute(
+        select(Lender.slack_user_id).where(Lender.id == circle.lead_id)
+    ).scalar_one()
+    return CircleInfo(
+        circle_id=circle.id,
+        name=circle.name,
+        channel_id=circle.channel_id,
+        lead_user_id=lead,
+        goal=circle.goal,
+        weekly_summary=circle.weekly_summary,
+    )
+
+
+def _require_lead(session: Session, circle: Circle, identity: SlackIdentity, action: str) -> None:
+    lender = find_lender(session, identity)
+    if lender is None or lender.id != circle.lead_id:
+        raise Refused("not_lead", f"Only the circle's lead can {action}. Nothing changed.")
+
+
+def _is_member(session: Session, circle_id: int, lender_id: int) -> bool:
+    return session.get(CircleMember, (circle_id, lender_id)) is not None
+
+
+def _run(
+    factory: sessionmaker[Session], kind: str, body: Callable[[Session], R], result: type[R]
+) -> Outcome[R]:
+    # Circle operations move no money and are idempotent by their own checks (a second join
+    # is a no-op), so they need no idempotency key; the runner still gives one transaction
+    # and a refusal that leaves no trace.
+    return run(factory, kind, None, {}, body, result)
+
+
+# --- operations ---------------------------------------------------------------------------------
+
+
+def clean_name(name: str) -> str:
+    """A circle's name as typed, trimmed; refused when empty or longer than NAME_LIMIT."""
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise Refused("name_missing", "Give the circle a name: `/lend circle create NAME`.")
+    if len(cleaned) > NAME_LIMIT:
+        raise Refused(
+            "name_too_long",
+            f"A circle's name can be at most {NAME_LIMIT} characters; "
+            f"that one has {len(cleaned):,}.",
+        )
+    return cleaned
+
+
+def create_circle(
+    factory: sessionmaker[Session],
+    identity: SlackIdentity,
+    channel_id: str,
+    name: str,
+    goal: int | None = None,
+    *,
+    now: datetime | None = None,
+) -> Outcome[CircleInfo]:
+    """Make the channel a lending circle led by the caller, who is its first member."""
+    moment = now or utcnow()
+
+    def body(session: Session) -> CircleInfo:
+        cleaned = clean_name(name)
+        if goal is not None and goal <= 0:
+            raise Refused("goal_not_positive", "A circle's goal must be a positive amount.")
+        lead = ensure_lender(session, identity, now=moment)
+        _refuse_if_taken(session, identity.org_key, channel_id)
+        circle = Circle(
+            workspace_id=lead.workspace_id,
+            channel_id=channel_id,
+            name=cleaned,
+            lead_id=lead.id,
+            goal=goal,
+            weekly_summary=True,
+            created_at=moment,
+        )
+        try:
+            with session.begin_nested():
+                session.add(circle)
+                session.flush()
+        except IntegrityError:
+            # Someone made this channel a circle a moment ago.
+            _refuse_if_taken(session, identity.org_key, channel_id)
+            raise
+        session.add(CircleMember(circle_id=circle.id, lender_id=lead.id, joined_at=moment))
+        return circle_info(session, circle)
+
+    return _run(factory, "circle_create", body, CircleInfo)
+
+
+def _refuse_if_taken(session: Session, org_key: str, channel_id: str) -> None:
+    taken = session.execute(
+        circles_of(org_key).where(Circle.channel_id == channel_id)
+    ).scalar_one_or_none()
+    if taken is not None:
+        raise Refused(
+            "circle_exists",
+            f"This channel is already the lending circle “{taken.name}”. "
+            "Join it with `/lend circle join`.",
+        )
+
+
+def join_circle(
+    factory: sessionmaker[Session],
+    identity: SlackIdentity,
+    *,
+    channel_id: str | None = None,
+    circle_id: int | None = None,
+    now: datetime | None = None,
+) -> Outcome[Membership]:
+    """Join the circle of a channel (or, from a button, by id); joining twice is a no-op."""
+    moment = now or utcnow()
+
+    def body(session: Session) -> Membership:
+        circle = find_circle(session, identity.org_key, channel_id=channel_id, circle_id=circle_id)
+        lender = ensure_lender(session, identity, now=moment)
+        if _is_member(session, circle.id, lender.id):
+            return Membership(circle_info(session, circle), changed=False)
+        try:
+            with session.begin_nested():
+                session.add(
+                    CircleMember(circle_id=circle.id, lender_id=lender.id, joined_at=moment)
+                )
+        except IntegrityError:
+            # A double click: the first one joined.
+            return Membership(circle_info(session, circle), changed=False)
+        if not _is_member(session, circle.id, circle.lead_id):
+            # The circle had emptied out; whoever joins first leads it again.
+            circle.lead_id = lender.id
+            session.flush()
+        return Membership(circle_info(session, circle), changed=True)
+
+    return _run(factory, "circle_join", body, Membership)
+
+
+def leave_circle(
+    factory: sessionmaker[Session],
+    identity: SlackIdentity,
+    channel_id: str,
+) -> Outcome[Membership]:
+    """Leave this channel's circle; a leaving lead hands it to the earliest other member."""
+
+    def body(session: Session) -> Membership:
+        circle = find_circle(session, identity.org_key, channel_id=channel_id, circle_id=None)
+        lender = find_lender(session, identity)
+        if lender is None or not _is_member(session, circle.id, lender.id):
+            return Membership(circle_info(session, circle), changed=False)
+        session.execute(
+            delete(CircleMember).where(
+                CircleMember.circle_id == circle.id, CircleMember.lender_id == lender.id
+            )
+        )
+        new_lead = _successor(session, circle.id) if circle.lead_id == lender.id else None
+        if new_lead is not None:
+            circle.lead_id = new_lead
+            session.flush()
+        info = circle_info(session, circle)
+        return Membership(
+            info, changed=True, new_lead_user_id=info.lead_user_id if new_lead else None
+        )
+
+    return _run(factory, "circle_leave", body, Membership)
+
+
+def _successor(session: Session, circle_id: int) -> int | None:
+    return session.execute(
+        select(CircleMember.lender_id)
+        .where(CircleMember.circle_id == circle_id)
+        .order_by(CircleMember.joined_at, CircleMember.lender_id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def invite_to_circle(
+    factory: sessionmaker[Session],
+    identity: SlackIdentity,
+    channel_id: str,
+    invitee_user_id: str,
+) -> Outcome[Invitation]:
+    """Check that a member may invite someone of their organisation; nothing is stored."""
+
+    def body(session: Session) -> Invitation:
+        circle = find_circle(session, identity.org_key, channel_id=channel_id, circle_id=None)
+        inviter = find_lender(session, identity)
+        if inviter is None or not _is_member(session, circle.id, inviter.id):
+            raise Refused(
+                "not_a_member", "Join the circle first (`/lend circle join`), then invite others."
+            )
+        invitee = find_lender(session, _colleague(identity, invitee_user_id))
+        already = invitee is not None and _is_member(session, circle.id, invitee.id)
+        return Invitation(circle_info(session, circle), invitee_user_id, already_member=already)
+
+    return _run(factory, "circle_invite", body, Invitation)
+
+
+def _colleague(identity: SlackIdentity, user_id: str) -> SlackIdentity:
+    # A mention in a command names someone in the caller's own organisation.
+    return SlackIdentity(user_id, identity.team_id, identity.enterprise_id)
+
+
+def feature_project(
+    factory: sessionmaker[Session],
+    identity: SlackIdentity,
+    channel_id: str,
+    ref: str,
+    *,
+    now: datetime | None = None,
+) -> Outcome[FeaturedProject]:
+    """The lead shows an open project to the circle."""
+    moment = now or utcnow()
+
+    def body(session: Session) -> FeaturedProject:
+        circle = find_circle(session, identity.org_key, channel_id=channel_id, circle_id=None)
+        _require_lead(session, circle, identity, "feature a project")
+        project = find_project(session, ref)
+        if project is None:
+            raise Refused("unknown_project", f"There is no project {ref[:20]!r}.")
+        if not is_open(project, moment):
+            raise Refused(
+                "project_closed",
+                f"{project.reference} is no longer raising money; feature an open project.",
+            )
+        return FeaturedProject(
+            circle=circle_info(session, circle),
+            project_id=project.id,
+            reference=project.reference,
+            borrower=project.borrower,
+            purpose=project.purpose,
+            country=project.country,
+            sector=project.sector,
+            amount=project.amount,
+            funded=project.funded,
+            deadline=project.deadline,
+        )
+
+    return _run(factory, "circle_feature", body, FeaturedProject)
+
+
+def set_weekly_summary(
+    factory: sessionmaker[Session], identity: SlackIdentity, channel_id: str, enabled: bool
+) -> Outcome[CircleInfo]:
+    """The lead turns the circle's weekly summary in the channel on or off."""
+
+    def body(session: Session) -> CircleInfo:
+        circle = find_circle(session, identity.org_key, channel_id=channel_id, circle_id=None)
+        _require_lead(session, circle, identity, "change the weekly summary")
+        circle.weekly_summary = enabled
+        session.flush()
+        return circle_info(session, circle)
+
+    return _run(factory, "circle_summary", body, CircleInfo)
+
+
+# --- queries ------------------------------------------------------------------------------------
+
+
+def circle_in_channel(
+    factory: sessionmaker[Session], org_key: str, channel_id: str
+) -> CircleInfo | None:
+    with factory() as session:
+        circle = session.execute(
+            circles_of(org_key).where(Circle.channel_id == channel_id)
+        ).scalar_one_or_none()
+        return None if circle is None else circle_info(session, circle)

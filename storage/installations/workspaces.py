@@ -1,0 +1,40 @@
+"""Workspaces and organisations lenders and circles belong to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.installations.models import Workspace
+
+
+def workspace_for(
+    session: Session, org_key: str, *, team_id: str | None = None, enterprise_id: str | None = None
+) -> Workspace:
+    found = session.execute(
+        select(Workspace).where(Workspace.org_key == org_key)
+    ).scalar_one_or_none()
+    if found is not None:
+        return found
+    workspace = Workspace(
+        org_key=org_key, team_id=team_id, enterprise_id=enterprise_id, active=True
+    )
+    try:
+        with session.begin_nested():
+            session.add(workspace)
+    except IntegrityError:
+        return session.execute(select(Workspace).where(Workspace.org_key == org_key)).scalar_one()
+    return workspace
+
+
+def deactivate_workspace(session: Session, org_key: str, *, now: datetime) -> bool:
+    """Stop sending to a workspace that uninstalled the app; its money records stay."""
+    done = session.execute(
+        update(Workspace)
+        .where(Workspace.org_key == org_key, Workspace.active.is_(True))
+        .values(active=False, deactivated_at=now)
+    )
+    return done.rowcount == 1

@@ -1,0 +1,106 @@
+"""A lender's available credit: company grants in, withdrawals out as payout requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.db.clock import utcnow
+from storage.db.unit_of_work import Outcome, Refused, run
+from storage.ledger.accounts import lender_accounts, lender_balance, system_account
+from storage.ledger.models import AccountKind
+from storage.ledger.money import format_money
+from storage.ledger.postings import Leg, post
+from storage.lending.models import PayoutRequest
+
+
+@dataclass(frozen=True)
+class GrantResult:
+    lender_id: int
+    amount: int
+    available: int
+
+
+@dataclass(frozen=True)
+class WithdrawResult:
+    lender_id: int
+    payout_request_id: int
+    amount: int
+    available: int
+
+
+def grant_credit(
+    factory: sessionmaker[Session],
+    lender_id: int,
+    amount: int,
+    *,
+    key: str,
+    reason: str,
+    now: datetime | None = None,
+) -> Outcome[GrantResult]:
+    """Company money (welcome credit, matching) added to a lender's available credit."""
+    moment = now or utcnow()
+
+    def body(session: Session) -> GrantResult:
+        if amount <= 0:
+            raise Refused("amount_not_positive", "A grant must be a positive amount.")
+        accounts = lender_accounts(session, lender_id)
+        grants = system_account(session, AccountKind.GRANTS)
+        post(
+            session,
+            "grant",
+            [Leg(grants, -amount), Leg(accounts.available, amount)],
+            now=moment,
+            operation_key=key,
+        )
+        available = lender_balance(session, lender_id, AccountKind.AVAILABLE)
+        return GrantResult(lender_id=lender_id, amount=amount, available=available)
+
+    params = {"lender": lender_id, "amount": amount, "reason": reason}
+    return run(factory, "grant", key, params, body, GrantResult)
+
+
+def withdraw(
+    factory: sessionmaker[Session],
+    lender_id: int,
+    amount: int | None,
+    *,
+    key: str,
+    currency: str = "EUR",
+    now: datetime | None = None,
+) -> Outcome[WithdrawResult]:
+    """Take available credit out (all of it when ``amount`` is None) as a payout request."""
+    moment = now or utcnow()
+
+    def body(session: Session) -> WithdrawResult:
+        available = lender_balance(session, lender_id, AccountKind.AVAILABLE)
+        wanted = available if amount is None else amount
+        if wanted <= 0:
+            raise Refused("nothing_to_withdraw", "You have no available credit to withdraw.")
+        if wanted > available:
+            raise Refused(
+                "insufficient_credit",
+                f"You can withdraw at most {format_money(available, currency)}, "
+                "your available credit.",
+            )
+        accounts = lender_accounts(session, lender_id)
+        payouts = system_account(session, AccountKind.PAYOUTS)
+        request_id = session.execute(
+            insert(PayoutRequest)
+            .values(lender_id=lender_id, amount=wanted, created_at=moment)
+            .returning(PayoutRequest.id)
+        ).scalar_one()
+        post(
+            session,
+            "withdraw",
+            [Leg(accounts.available, -wanted), Leg(payouts, wanted)],
+            now=moment,
+            operation_key=key,
+        )
+        return WithdrawResult(lender_id, request_id, wanted, available - wanted)
+
+    params = {"lender": lender_id, "amount": amount}
+    return run(factory, "withdraw", key, params, body, WithdrawResult)

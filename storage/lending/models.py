@@ -1,0 +1,103 @@
+"""Lenders, their pledges, monthly new money and payout requests."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.db.base import Base, string_enum
+
+
+class NotifyMode(enum.StrEnum):
+    AS_IT_HAPPENS = "as_it_happens"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    OFF = "off"
+
+
+class Lender(Base):
+    __tablename__ = "lenders"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "slack_user_id", name="uq_lenders_workspace_user"),
+        CheckConstraint("work_start_minute < work_end_minute", name="working_hours"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    tz: Mapped[str] = mapped_column(String(64), default="UTC")
+    notify_mode: Mapped[NotifyMode] = mapped_column(
+        string_enum(NotifyMode, "notify_mode"), default=NotifyMode.AS_IT_HAPPENS
+    )
+    work_start_minute: Mapped[int] = mapped_column(Integer, default=9 * 60)
+    work_end_minute: Mapped[int] = mapped_column(Integer, default=18 * 60)
+    # Bit 0 is Monday; Monday to Friday by default.
+    work_days: Mapped[int] = mapped_column(Integer, default=0b0011111)
+    autolend: Mapped[bool] = mapped_column(Boolean, default=False)
+    autolend_country: Mapped[str | None] = mapped_column(String(100))
+    autolend_sector: Mapped[str | None] = mapped_column(String(100))
+    relend_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Pledge(Base):
+    __tablename__ = "pledges"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("from_credit >= 0 AND from_payroll >= 0", name="sources_nonnegative"),
+        CheckConstraint("from_credit + from_payroll = amount", name="sources_sum"),
+        CheckConstraint("repaid >= 0 AND repaid <= amount", name="repaid_in_range"),
+        Index("ix_pledges_project_id_id", "project_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lender_id: Mapped[int] = mapped_column(ForeignKey("lenders.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    circle_id: Mapped[int | None] = mapped_column(ForeignKey("circles.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    from_credit: Mapped[int] = mapped_column(BigInteger)
+    from_payroll: Mapped[int] = mapped_column(BigInteger)
+    repaid: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Money that came back to the lender and was lent again counts as a re-lend.
+    is_relend: Mapped[bool] = mapped_column(Boolean, default=False)
+    refunded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    payroll_export_id: Mapped[int | None] = mapped_column(ForeignKey("exports.id"), index=True)
+
+
+class LenderMonth(Base):
+    """New (payroll) money a lender pledged in one calendar month, held under the monthly cap."""
+
+    __tablename__ = "lender_months"
+    __table_args__ = (CheckConstraint("new_money >= 0", name="new_money_nonnegative"),)
+
+    lender_id: Mapped[int] = mapped_column(ForeignKey("lenders.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    new_money: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PayoutRequest(Base):
+    __tablename__ = "payout_requests"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lender_id: Mapped[int] = mapped_column(ForeignKey("lenders.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    export_id: Mapped[int | None] = mapped_column(ForeignKey("exports.id"), index=True)

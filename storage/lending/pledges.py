@@ -1,0 +1,317 @@
+"""Pledging to a project, and the funding that the last pledge triggers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.circles.models import Circle, CircleMember
+from storage.db.clock import utcnow
+from storage.db.unit_of_work import Outcome, Refusal, Refused, Retry, run
+from storage.ledger.accounts import lender_accounts, lender_balance
+from storage.ledger.models import AccountKind
+from storage.ledger.money import format_money
+from storage.ledger.postings import Leg, move_pledges, post, post_rows
+from storage.lending.models import LenderMonth, Pledge
+from storage.lending.rules import LendingRules
+from storage.notifications import outbox
+from storage.projects.models import Project, ProjectStatus
+
+
+@dataclass(frozen=True)
+class PledgeRequest:
+    lender_id: int
+    project_id: int
+    amount: int
+    circle_id: int | None = None
+    # Re-lending and auto-lending spend only credit that is already there.
+    credit_only: bool = False
+    # Placed by the lender's auto-relend preference: they are told it was made.
+    automatic: bool = False
+
+
+@dataclass(frozen=True)
+class PledgeResult:
+    pledge_id: int
+    project_id: int
+    project_reference: str
+    amount: int
+    from_credit: int
+    from_payroll: int
+    still_needed: int
+    funded_project: bool
+    circle_id: int | None
+
+
+def pledge(
+    factory: sessionmaker[Session],
+    request: PledgeRequest,
+    rules: LendingRules,
+    *,
+    key: str | None,
+    now: datetime | None = None,
+) -> Outcome[PledgeResult]:
+    """Lend ``amount`` to a project: from available credit first, the rest as payroll money."""
+    moment = now or utcnow()
+    return run(
+        factory,
+        "pledge",
+        key,
+        _params(request),
+        lambda session: _pledge(session, request, rules, moment, key),
+        PledgeResult,
+    )
+
+
+def _params(request: PledgeRequest) -> dict[str, object]:
+    return {
+        "lender": request.lender_id,
+        "project": request.project_id,
+        "amount": request.amount,
+        "circle": request.circle_id,
+        "credit_only": request.credit_only,
+        "automatic": request.automatic,
+    }
+
+
+def _pledge(
+    session: Session, request: PledgeRequest, rules: LendingRules, now: datetime, key: str | None
+) -> PledgeResult:
+    project = session.get(Project, request.project_id)
+    if project is None:
+        raise Refused("unknown_project", "There is no such project.")
+    _check_amount(project, request.amount, rules, now)
+    if request.circle_id is not None:
+        _check_member(session, request.circle_id, request.lender_id)
+    available = lender_balance(session, request.lender_id, AccountKind.AVAILABLE)
+    from_credit, from_payroll = split_payment(available, request.amount)
+    if from_payroll and request.credit_only:
+        raise Refused(
+            "insufficient_credit",
+            f"You have {format_money(available, rules.currency)} of credit; "
+            f"re-lending {format_money(request.amount, rules.currency)} needs more.",
+        )
+    if from_payroll:
+        _take_new_money(session, request.lender_id, from_payroll, rules, now)
+    left = _add_funding(session, project, request.amount, rules)
+    pledge_id = _insert_pledge(session, request, from_credit, from_payroll, now)
+    accounts = lender_accounts(session, request.lender_id)
+    post(
+        session,
+        "pledge",
+        [
+            Leg(accounts.available, -from_credit, pledge_id),
+            Leg(accounts.payroll, -from_payroll, pledge_id),
+            Leg(accounts.committed, request.amount, pledge_id),
+        ],
+        now=now,
+        operation_key=key,
+    )
+    if left == 0:
+        fund_project(session, project.id, now)
+    if request.automatic:
+        outbox.enqueue(
+            session,
+            dedupe_key=f"autolend:{pledge_id}",
+            kind="autolend",
+            payload={"pledge_id": pledge_id},
+            now=now,
+            lender_id=request.lender_id,
+            project_id=project.id,
+        )
+    if request.circle_id is not None:
+        _announce_circle_pledge(session, request.circle_id, pledge_id, project.id, now)
+    return PledgeResult(
+        pledge_id=pledge_id,
+        project_id=project.id,
+        project_reference=project.reference,
+        amount=request.amount,
+        from_credit=from_credit,
+        from_payroll=from_payroll,
+        still_needed=left,
+        funded_project=left == 0,
+        circle_id=request.circle_id,
+    )
+
+
+def _announce_circle_pledge(
+    session: Session, circle_id: int, pledge_id: int, project_id: int, now: datetime
+) -> None:
+    circle = session.get(Circle, circle_id)
+    if circle is None:
+        return
+    outbox.enqueue(
+        session,
+        dedupe_key=f"circle_pledge:{pledge_id}",
+        kind="circle_pledge",
+        payload={"pledge_id": pledge_id},
+        now=now,
+        channel_id=circle.channel_id,
+        workspace_id=circle.workspace_id,
+        project_id=project_id,
+        circle_id=circle_id,
+    )
+
+
+def _check_amount(project: Project, amount: int, rules: LendingRules, now: datetime) -> None:
+    if project.status != ProjectStatus.FUNDRAISING or project.deadline <= now:
+        raise Refused(
+            "project_closed",
+            f"{project.reference} is no longer raising money ({project.status.value}).",
+        )
+    refusal = amount_refusal(project.reference, amount, project.amount - project.funded, rules)
+    if refusal is not None:
+        raise Refused(refusal.code, refusal.message)
+
+
+def amount_refusal(
+    reference: str, amount: int, still_needed: int, rules: LendingRules
+) -> Refusal | None:
+    """Why ``amount`` cannot be pledged to a project that still needs ``still_needed``:
+    at least the minimum, unless it is exactly what is left; never more than is left."""
+    money = partial(format_money, currency=rules.currency)
+    if amount <= 0:
+        return Refusal("amount_not_positive", "Enter a positive amount.")
+    if amount > still_needed:
+        return Refusal(
+            "over_needed",
+            f"{reference} needs only {money(still_needed)} more; "
+            f"pledge at most {money(still_needed)}.",
+        )
+    if amount < rules.min_pledge and amount != still_needed:
+        return Refusal(
+            "below_minimum",
+            f"The smallest pledge is {money(rules.min_pledge)} "
+            f"(or exactly the {money(still_needed)} that {reference} still needs).",
+        )
+    return None
+
+
+def split_payment(available: int, amount: int) -> tuple[int, int]:
+    """How a pledge is paid: available credit first, the rest as new money through payroll."""
+    from_credit = min(available, amount)
+    return from_credit, amount - from_credit
+
+
+def _check_member(session: Session, circle_id: int, lender_id: int) -> None:
+    member = session.get(CircleMember, (circle_id, lender_id))
+    if member is None:
+        raise Refused(
+            "not_a_member", "You can only lend for a circle you belong to; join it first."
+        )
+
+
+def _take_new_money(
+    session: Session, lender_id: int, amount: int, rules: LendingRules, now: datetime
+) -> None:
+    """Count new money against the monthly cap, race-safe by a conditional UPDATE."""
+    month = now.strftime("%Y-%m")
+    if session.get(LenderMonth, (lender_id, month)) is None:
+        session.add(LenderMonth(lender_id=lender_id, month=month, new_money=0))
+        session.flush()
+    done = session.execute(
+        update(LenderMonth)
+        .where(
+            LenderMonth.lender_id == lender_id,
+            LenderMonth.month == month,
+            LenderMonth.new_money + amount <= rules.monthly_cap,
+        )
+        .values(new_money=LenderMonth.new_money + amount)
+    )
+    if done.rowcount == 1:
+        return
+    used = session.execute(
+        select(LenderMonth.new_money).where(
+            LenderMonth.lender_id == lender_id, LenderMonth.month == month
+        )
+    ).scalar_one()
+    left = max(rules.monthly_cap - used, 0)
+    raise Refused(
+        "monthly_cap",
+        f"That needs {format_money(amount, rules.currency)} of new money, but you can pledge "
+        f"only {format_money(left, rules.currency)} more this month "
+        f"(the monthly limit is {format_money(rules.monthly_cap, rules.currency)}).",
+    )
+
+
+def _add_funding(session: Session, project: Project, amount: int, rules: LendingRules) -> int:
+    """The last-20-EUR race, decided by the WHERE clause (PostgreSQL re-checks it after a
+    concurrent commit); returns what the project still needs after this pledge."""
+    funded = session.execute(
+        update(Project)
+        .where(
+            Project.id == project.id,
+            Project.status == ProjectStatus.FUNDRAISING,
+            Project.funded + amount <= Project.amount,
+        )
+        .values(funded=Project.funded + amount)
+        .returning(Project.funded)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if funded is not None:
+        return project.amount - funded
+    session.refresh(project)
+    still_needed = project.amount - project.funded
+    if project.status != ProjectStatus.FUNDRAISING or still_needed == 0:
+        raise Refused(
+            "project_closed", f"{project.reference} was just fully funded by other lenders."
+        )
+    if amount < rules.min_pledge and amount != still_needed:
+        raise Retry()
+    raise Refused(
+        "over_needed",
+        f"Others lent first: {project.reference} now needs only "
+        f"{format_money(still_needed, rules.currency)} more.",
+    )
+
+
+def _insert_pledge(
+    session: Session, request: PledgeRequest, from_credit: int, from_payroll: int, now: datetime
+) -> int:
+    already_repaid = session.execute(
+        select(func.count()).where(Pledge.lender_id == request.lender_id, Pledge.repaid > 0)
+    ).scalar_one()
+    return session.execute(
+        insert(Pledge)
+        .values(
+            lender_id=request.lender_id,
+            project_id=request.project_id,
+            circle_id=request.circle_id,
+            amount=request.amount,
+            from_credit=from_credit,
+            from_payroll=from_payroll,
+            repaid=0,
+            is_relend=from_credit > 0 and already_repaid > 0,
+            refunded=False,
+            created_at=now,
+        )
+        .returning(Pledge.id)
+    ).scalar_one()
+
+
+def fund_project(session: Session, project_id: int, now: datetime) -> None:
+    """The project is full: its lenders' committed money becomes outstanding, in one pass."""
+    session.execute(
+        update(Project)
+        .where(Project.id == project_id)
+        .values(status=ProjectStatus.FUNDED, funded_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    post_rows(
+        session,
+        "fund",
+        move_pledges(
+            Pledge.project_id == project_id,
+            Pledge.amount,
+            AccountKind.COMMITTED,
+            AccountKind.OUTSTANDING,
+        ),
+        now=now,
+    )
+    outbox.announce_to_lenders_and_circles(
+        session, "funded", select(Project.id).where(Project.id == project_id), now
+    )

@@ -1,0 +1,210 @@
+"""Read-only queries about lenders: their loans, credit and impact, and the company's totals.
+
+A fixed number of set-based statements each, however many loans a lender has (the Home tab of
+someone with 500 loans costs what it costs for one), returning frozen view models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Subquery, case, distinct, func, select
+from sqlalchemy.orm import Session
+
+from storage.circles.models import Circle, CircleMember
+from storage.ledger.models import Account, AccountKind
+from storage.lending.models import Pledge
+from storage.lending.pledges import split_payment
+from storage.projects.models import Project, ProjectStatus
+from storage.projects.schedule import Instalment, next_expected
+
+ACTIVE_STATUSES = (ProjectStatus.FUNDRAISING, ProjectStatus.FUNDED, ProjectStatus.REPAYING)
+
+
+@dataclass(frozen=True)
+class Balances:
+    available: int = 0
+    committed: int = 0
+    outstanding: int = 0
+
+
+@dataclass(frozen=True)
+class Impact:
+    loans: int = 0
+    active_loans: int = 0
+    entrepreneurs: int = 0
+    women: int = 0
+    countries: int = 0
+    sectors: int = 0
+    relends: int = 0
+    lent: int = 0
+    repaid: int = 0
+
+
+@dataclass(frozen=True)
+class Loan:
+    project_id: int
+    reference: str
+    borrower: str
+    country: str
+    sector: str
+    status: ProjectStatus
+    lent: int  # by this lender; zero once refunded
+    repaid: int  # to this lender
+    project_amount: int
+    project_funded: int
+    project_repaid: int
+    next_due: Instalment | None
+    last_pledged_at: datetime
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    balances: Balances
+    impact: Impact
+    loans: tuple[Loan, ...]  # the newest first, at most the limit asked for
+
+    @property
+    def hidden_loans(self) -> int:
+        return self.impact.loans - len(self.loans)
+
+
+@dataclass(frozen=True)
+class CompanyTotals:
+    projects: int
+    lent: int
+
+
+def balances(session: Session, lender_id: int) -> Balances:
+    rows = session.execute(
+        select(Account.kind, Account.balance).where(Account.lender_id == lender_id)
+    ).all()
+    by_kind = {kind: balance for kind, balance in rows}
+    return Balances(
+        available=by_kind.get(AccountKind.AVAILABLE, 0),
+        committed=by_kind.get(AccountKind.COMMITTED, 0),
+        outstanding=by_kind.get(AccountKind.OUTSTANDING, 0),
+    )
+
+
+def _lent_by(lender_id: int) -> Subquery:
+    """Per project, what this lender put in (refunded pledges count as nothing lent)."""
+    live = case((Pledge.refunded.is_(False), Pledge.amount), else_=0)
+    relend = case((Pledge.is_relend.is_(True), 1), else_=0)
+    return (
+        select(
+            Pledge.project_id.label("project_id"),
+            func.sum(live).label("lent"),
+            func.sum(Pledge.repaid).label("repaid"),
+            func.sum(relend).label("relends"),
+            func.max(Pledge.created_at).label("last_at"),
+            func.max(Pledge.id).label("last_id"),
+        )
+        .where(Pledge.lender_id == lender_id)
+        .group_by(Pledge.project_id)
+        .subquery()
+    )
+
+
+def lender_portfolio(session: Session, lender_id: int, *, limit: int = 20) -> Portfolio:
+    """Balances, impact totals and the newest `limit` loans: three statements."""
+    lent = _lent_by(lender_id)
+    counted = lent.c.lent > 0
+    totals = session.execute(
+        select(
+            func.count().filter(counted),
+            func.count().filter(counted, Project.status.in_(ACTIVE_STATUSES)),
+            func.coalesce(func.sum(Project.borrower_count).filter(counted), 0),
+            func.coalesce(func.sum(Project.women_count).filter(counted), 0),
+            func.count(distinct(Project.country)).filter(counted),
+            func.count(distinct(Project.sector)).filter(counted),
+            func.coalesce(func.sum(lent.c.relends), 0),
+            func.coalesce(func.sum(lent.c.lent), 0),
+            func.coalesce(func.sum(lent.c.repaid), 0),
+        ).join(Project, Project.id == lent.c.project_id)
+    ).one()
+    rows = session.execute(
+        select(Project, lent.c.lent, lent.c.repaid, lent.c.last_at)
+        .join(lent, lent.c.project_id == Project.id)
+        .order_by(lent.c.last_at.desc(), lent.c.last_id.desc())
+        .limit(limit)
+    ).all()
+    return Portfolio(
+        balances=balances(session, lender_id),
+        impact=Impact(*(int(value) for value in totals)),
+        loans=tuple(_loan(project, int(mine), int(back), at) for project, mine, back, at in rows),
+    )
+
+
+def _loan(project: Project, lent: int, repaid: int, last_at: datetime) -> Loan:
+    return Loan(
+        project_id=project.id,
+        reference=project.reference,
+        borrower=project.borrower,
+        country=project.country,
+        sector=project.sector,
+        status=project.status,
+        lent=lent,
+        repaid=repaid,
+        project_amount=project.amount,
+        project_funded=project.funded,
+        project_repaid=project.repaid,
+        next_due=next_expected(project),
+        last_pledged_at=last_at,
+    )
+
+
+def company_totals(session: Session) -> CompanyTotals:
+    """Everyone's lending together: read from the projects, never by scanning every pledge."""
+    projects, lent = session.execute(
+        select(func.count(), func.coalesce(func.sum(Project.funded), 0)).where(
+            Project.funded > 0, Project.status != ProjectStatus.EXPIRED
+        )
+    ).one()
+    return CompanyTotals(projects=projects, lent=int(lent))
+
+
+@dataclass(frozen=True)
+class CircleChoice:
+    id: int
+    name: str
+    channel_id: str
+
+
+def lender_circles(session: Session, lender_id: int, limit: int = 25) -> tuple[CircleChoice, ...]:
+    """The circles a lender belongs to, by name: what a pledge may count for."""
+    rows = session.execute(
+        select(Circle.id, Circle.name, Circle.channel_id)
+        .join(CircleMember, CircleMember.circle_id == Circle.id)
+        .where(CircleMember.lender_id == lender_id)
+        .order_by(Circle.name, Circle.id)
+        .limit(limit)
+    ).all()
+    return tuple(CircleChoice(*row) for row in rows)
+
+
+@dataclass(frozen=True)
+class PledgePlan:
+    """What a pledge would do to the money, shown before the lender confirms it."""
+
+    amount: int
+    available: int
+    from_credit: int
+    from_payroll: int
+    still_needed: int  # by the project after this pledge
+
+
+def plan_pledge(available: int, amount: int, still_needed: int) -> PledgePlan:
+    from_credit, from_payroll = split_payment(available, amount)
+    return PledgePlan(
+        amount=amount,
+        available=available,
+        from_credit=from_credit,
+        from_payroll=from_payroll,
+        still_needed=max(still_needed - amount, 0),
+    )

@@ -1,0 +1,424 @@
+"""What a lender or a circle is told: the facts of a batch of claimed outbox rows.
+
+They are loaded with a fixed number of set-based queries (never one per row), as plain
+frozen dataclasses for the templates."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from storage.circles.models import Circle
+from storage.circles.statistics import CircleWeek, circle_week_stats
+from storage.ledger.models import Account, AccountKind, Posting
+from storage.lending.models import Lender, Pledge
+from storage.notifications.delivery_queue import Claimed
+from storage.projects.models import ImpactUpdate, Project, ProjectStatus
+
+SIMILAR_PROJECTS = 3
+
+
+# -- what: lenders -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    id: int
+    reference: str
+    borrower: str
+    country: str
+    purpose: str
+    sector: str
+    amount: int
+    funded: int
+    default_reason: str | None
+
+    @property
+    def still_needed(self) -> int:
+        return self.amount - self.funded
+
+
+@dataclass(frozen=True)
+class Stake:
+    """A lender's part in one project, and what this message says about it."""
+
+    project: ProjectFacts
+    lent: int
+    repaid: int
+    # What came back in the repayments this message reports (repayment messages only).
+    received: int = 0
+    similar: tuple[ProjectFacts, ...] = ()
+    impact_text: str = ""
+
+    @property
+    def lost(self) -> int:
+        return self.lent - self.repaid
+
+
+@dataclass(frozen=True)
+class LenderNews:
+    """Everything waiting for one lender, folded into one message."""
+
+    available: int
+    repayments: tuple[Stake, ...] = ()
+    funded: tuple[Stake, ...] = ()
+    expired: tuple[Stake, ...] = ()
+    defaulted: tuple[Stake, ...] = ()
+    delinquent: tuple[Stake, ...] = ()
+    impacts: tuple[Stake, ...] = ()
+    autolends: tuple[Stake, ...] = ()
+    invites: tuple[str, ...] = ()
+    idle_reminder: bool = False
+
+    @property
+    def received(self) -> int:
+        return sum(stake.received for stake in self.repayments)
+
+    @property
+    def refunded(self) -> int:
+        return sum(stake.lent for stake in self.expired)
+
+    @property
+    def lost(self) -> int:
+        return sum(stake.lost for stake in self.defaulted)
+
+
+# Row kinds about one project, and the LenderNews field that lists them.
+PROJECT_KINDS = {
+    "funded": "funded",
+    "expired": "expired",
+    "defaulted": "defaulted",
+    "delinquent": "delinquent",
+    "impact": "impacts",
+    "autolend": "autolends",
+}
+
+
+@dataclass
+class _Pieces:
+    lists: dict[str, list[Stake]] = field(default_factory=lambda: defaultdict(list))
+    invites: list[str] = field(default_factory=list)
+    idle: bool = False
+
+
+def lender_news(
+    session: Session, rows: Sequence[Claimed], *, now: datetime
+) -> dict[int, LenderNews]:
+    """The news of every lender with rows in the batch, keyed by lender id."""
+    lender_ids = {row.lender_id for row in rows if row.lender_id is not None}
+    repayment_pairs = {
+        (row.lender_id, int(row.payload["transaction_id"]))
+        for row in rows
+        if row.kind == "repayment" and row.lender_id is not None
+    }
+    project_pairs = {
+        (row.lender_id, row.project_id)
+        for row in rows
+        if row.kind in PROJECT_KINDS and row.lender_id is not None and row.project_id is not None
+    }
+    received = _received(session, repayment_pairs)
+    stakes = _stakes(session, project_pairs | set(received))
+    projects = _projects(session, {project for _, project in stakes})
+    expired = {row.project_id for row in rows if row.kind == "expired" and row.project_id}
+    similar = {p: _similar(session, projects[p], now) for p in expired if p in projects}
+    impacts = _impacts(session, [row for row in rows if row.kind == "impact"])
+    circles = _circle_names(session, {row.circle_id for row in rows if row.kind == "invite"})
+
+    pieces: dict[int, _Pieces] = defaultdict(_Pieces)
+    for (lender, project), amount in sorted(received.items()):
+        lent, repaid = stakes[(lender, project)]
+        pieces[lender].lists["repayments"].append(
+            Stake(projects[project], lent, repaid, received=amount)
+        )
+    for row in rows:
+        if row.lender_id is None:
+            continue
+        piece = pieces[row.lender_id]
+        if row.kind in PROJECT_KINDS and row.project_id in projects:
+            lent, repaid = stakes.get((row.lender_id, row.project_id), (0, 0))
+            piece.lists[PROJECT_KINDS[row.kind]].append(
+                Stake(
+                    projects[row.project_id],
+                    lent,
+                    repaid,
+                    similar=tuple(similar.get(row.project_id, ())),
+                    impact_text=impacts.get(row.id, ""),
+                )
+            )
+        elif row.kind == "invite" and row.circle_id in circles:
+            piece.invites.append(circles[row.circle_id])
+        elif row.kind == "idle_credit":
+            piece.idle = True
+    available = _available(session, lender_ids)
+    return {
+        lender: _news(available.get(lender, 0), pieces[lender]) for lender in sorted(lender_ids)
+    }
+
+
+def _news(available: int, pieces: _Pieces) -> LenderNews:
+    lists = {name: tuple(stakes) for name, stakes in pieces.lists.items()}
+    return LenderNews(
+        available=available,
+        invites=tuple(pieces.invites),
+        idle_reminder=pieces.idle,
+        **lists,  # type: ignore[arg-type]
+    )
+
+
+def _chunks(items: Iterable[Any], size: int = 500) -> Iterable[list[Any]]:
+    batch = list(items)
+    for start in range(0, len(batch), size):
+        yield batch[start : start + size]
+
+
+def _received(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """(lender, project) -> cents paid into the lender's credit by the given transactions.
+
+    Starts from the lenders' accounts: a round's transaction has a million postings, a
+    lender's account a handful.
+    """
+    received: dict[tuple[int, int], int] = {}
+    for chunk in _chunks(pairs):
+        rows = session.execute(
+            select(Account.lender_id, Pledge.project_id, func.sum(Posting.amount))
+            .select_from(Account)
+            .join(Posting, Posting.account_id == Account.id)
+            .join(Pledge, Pledge.id == Posting.pledge_id)
+            .where(
+                Account.lender_id.in_({lender for lender, _ in chunk}),
+                Account.kind == AccountKind.AVAILABLE,
+                # "+ 0" keeps the planner off the transaction index: a round's transaction
+                # has a million postings, and stale statistics make that index look cheap.
+                tuple_(Account.lender_id, Posting.transaction_id + 0).in_(chunk),
+                Posting.amount > 0,
+            )
+            .group_by(Account.lender_id, Pledge.project_id)
+        ).all()
+        received.update({(lender, project): int(total) for lender, project, total in rows})
+    return received
+
+
+def _stakes(
+    session: Session, pairs: set[tuple[int, int]]
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """(lender, project) -> (lent, repaid so far) over all the lender's pledges to it."""
+    stakes: dict[tuple[int, int], tuple[int, int]] = {}
+    for chunk in _chunks(pairs):
+        rows = session.execute(
+            select(
+                Pledge.lender_id,
+                Pledge.project_id,
+                func.sum(Pledge.amount),
+                func.sum(Pledge.repaid),
+            )
+            .where(
+                Pledge.lender_id.in_({lender for lender, _ in chunk}),
+                tuple_(Pledge.lender_id, Pledge.project_id).in_(chunk),
+            )
+            .group_by(Pledge.lender_id, Pledge.project_id)
+        ).all()
+        stakes.update(
+            {(lender, project): (int(lent), int(repaid)) for lender, project, lent, repaid in rows}
+        )
+    return stakes
+
+
+_PROJECT_COLUMNS = (
+    Project.id,
+    Project.reference,
+    Project.borrower,
+    Project.country,
+    Project.purpose,
+    Project.sector,
+    Project.amount,
+    Project.funded,
+    Project.default_reason,
+)
+
+
+def _projects(session: Session, ids: set[int]) -> dict[int, ProjectFacts]:
+    facts: dict[int, ProjectFacts] = {}
+    for chunk in _chunks(ids):
+        rows = session.execute(select(*_PROJECT_COLUMNS).where(Project.id.in_(chunk))).all()
+        facts.update({row[0]: ProjectFacts(*row) for row in rows})
+    return facts
+
+
+def _similar(session: Session, project: ProjectFacts, now: datetime) -> list[ProjectFacts]:
+    """Open projects like an expired one: same sector or country, the same country first."""
+    same_country = Project.country == project.country
+    rows = session.execute(
+        select(*_PROJECT_COLUMNS)
+        .where(
+            Project.status == ProjectStatus.FUNDRAISING,
+            Project.deadline > now,
+            Project.funded < Project.amount,
+            Project.id != project.id,
+            or_(Project.sector == project.sector, same_country),
+        )
+        .order_by(same_country.desc(), Project.deadline, Project.id)
+        .limit(SIMILAR_PROJECTS)
+    ).all()
+    return [ProjectFacts(*row) for row in rows]
+
+
+def _impacts(session: Session, rows: Sequence[Claimed]) -> dict[int, str]:
+    """Row id -> the update's text: the one the payload names, else the project's latest."""
+    named = {
+        row.id: int(row.payload["impact_update_id"])
+        for row in rows
+        if "impact_update_id" in row.payload
+    }
+    latest = (
+        select(ImpactUpdate.project_id, func.max(ImpactUpdate.id).label("id"))
+        .where(ImpactUpdate.project_id.in_({row.project_id for row in rows}))
+        .group_by(ImpactUpdate.project_id)
+    )
+    by_project = dict(session.execute(latest).all()) if rows else {}
+    wanted = {row.id: named.get(row.id, by_project.get(row.project_id)) for row in rows}
+    texts = (
+        dict(
+            session.execute(
+                select(ImpactUpdate.id, ImpactUpdate.text).where(
+                    ImpactUpdate.id.in_({update for update in wanted.values() if update})
+                )
+            ).all()
+        )
+        if rows
+        else {}
+    )
+    return {row_id: texts.get(update, "") for row_id, update in wanted.items() if update}
+
+
+def _circle_names(session: Session, circle_ids: set[int | None]) -> dict[int, str]:
+    ids = {circle for circle in circle_ids if circle is not None}
+    if not ids:
+        return {}
+    rows = session.execute(select(Circle.id, Circle.name).where(Circle.id.in_(ids))).all()
+    return dict(rows)
+
+
+def _available(session: Session, lender_ids: set[int]) -> dict[int, int]:
+    available: dict[int, int] = {}
+    for chunk in _chunks(lender_ids):
+        rows = session.execute(
+            select(Account.lender_id, Account.balance).where(
+                Account.lender_id.in_(chunk), Account.kind == AccountKind.AVAILABLE
+            )
+        ).all()
+        available.update({lender: balance for lender, balance in rows if lender is not None})
+    return available
+
+
+@dataclass(frozen=True)
+class CirclePost:
+    kind: str
+    circle_name: str
+    goal: int | None
+    total_lent: int
+    project: ProjectFacts | None = None
+    # What the circle lent to ``project`` (its members' pledges made for the circle).
+    circle_lent: int = 0
+    circle_repaid: int = 0
+    pledge_amount: int = 0
+    pledger_user_id: str | None = None
+    week: CircleWeek | None = None
+
+
+def circle_posts(session: Session, rows: Sequence[Claimed]) -> dict[int, CirclePost]:
+    """Row id -> the facts of each circle channel post in the batch."""
+    circle_ids = {row.circle_id for row in rows if row.circle_id is not None}
+    circles = {
+        circle_id: (name, goal)
+        for circle_id, name, goal in session.execute(
+            select(Circle.id, Circle.name, Circle.goal).where(Circle.id.in_(circle_ids))
+        ).all()
+    }
+    totals = _circle_totals(session, circle_ids)
+    by_project = _circle_stakes(
+        session, {(row.circle_id, row.project_id) for row in rows if row.project_id is not None}
+    )
+    projects = _projects(session, {row.project_id for row in rows if row.project_id is not None})
+    pledges = _pledges(session, [row.payload.get("pledge_id") for row in rows])
+    weeks = _circle_weeks(session, [row for row in rows if row.kind == "circle_summary"])
+    posts: dict[int, CirclePost] = {}
+    for row in rows:
+        if row.circle_id not in circles:
+            continue
+        name, goal = circles[row.circle_id]
+        lent, repaid = by_project.get((row.circle_id, row.project_id), (0, 0))
+        amount, user = pledges.get(row.payload.get("pledge_id"), (0, None))
+        posts[row.id] = CirclePost(
+            kind=row.kind,
+            circle_name=name,
+            goal=goal,
+            total_lent=totals.get(row.circle_id, 0),
+            project=projects.get(row.project_id) if row.project_id else None,
+            circle_lent=lent,
+            circle_repaid=repaid,
+            pledge_amount=amount,
+            pledger_user_id=user,
+            week=weeks.get(row.id),
+        )
+    return posts
+
+
+def _circle_totals(session: Session, circle_ids: set[int]) -> dict[int, int]:
+    rows = session.execute(
+        select(Pledge.circle_id, func.sum(Pledge.amount))
+        .where(Pledge.circle_id.in_(circle_ids), Pledge.refunded.is_(False))
+        .group_by(Pledge.circle_id)
+    ).all()
+    return {circle: int(total) for circle, total in rows if circle is not None}
+
+
+def _circle_stakes(
+    session: Session, pairs: set[tuple[int | None, int]]
+) -> dict[tuple[int, int], tuple[int, int]]:
+    wanted = [(circle, project) for circle, project in pairs if circle is not None]
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(
+            Pledge.circle_id, Pledge.project_id, func.sum(Pledge.amount), func.sum(Pledge.repaid)
+        )
+        .where(tuple_(Pledge.circle_id, Pledge.project_id).in_(wanted))
+        .group_by(Pledge.circle_id, Pledge.project_id)
+    ).all()
+    return {
+        (circle, project): (int(lent), int(repaid))
+        for circle, project, lent, repaid in rows
+        if circle
+    }
+
+
+def _pledges(session: Session, ids: list[Any]) -> dict[int, tuple[int, str]]:
+    wanted = {int(pledge_id) for pledge_id in ids if pledge_id is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Pledge.id, Pledge.amount, Lender.slack_user_id)
+        .join(Lender, Lender.id == Pledge.lender_id)
+        .where(Pledge.id.in_(wanted))
+    ).all()
+    return {pledge_id: (amount, user) for pledge_id, amount, user in rows}
+
+
+def _circle_weeks(session: Session, rows: Sequence[Claimed]) -> dict[int, CircleWeek]:
+    """Row id -> its circle's week (the payload's ``week_start``), one query per distinct week."""
+    weeks: dict[int, CircleWeek] = {}
+    by_week: dict[date, list[Claimed]] = defaultdict(list)
+    for row in rows:
+        by_week[date.fromisoformat(str(row.payload["week_start"]))].append(row)
+    for start, members in by_week.items():
+        stats = circle_week_stats(
+            session, {row.circle_id for row in members if row.circle_id}, start
+        )
+        weeks.update({row.id: stats[row.circle_id] for row in members if row.circle_id in stats})
+    return weeks

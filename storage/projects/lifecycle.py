@@ -1,0 +1,187 @@
+"""Closing projects: expiry of those that did not fill in time, and defaults of lent ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, literal, select, union_all, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.db.clock import utcnow
+from storage.db.unit_of_work import Outcome, Refused, run
+from storage.ledger.accounts import system_account
+from storage.ledger.models import Account, AccountKind
+from storage.ledger.postings import move_pledges, post_rows
+from storage.lending.models import Pledge
+from storage.lending.rules import LendingRules
+from storage.notifications import outbox
+from storage.notifications.outbox import TickResult
+from storage.projects.models import LENT_STATUSES, Project, ProjectStatus
+from storage.projects.schedule import is_delinquent
+
+
+@dataclass(frozen=True)
+class ExpiryResult:
+    expired_projects: int
+    refunded_pledges: int
+
+
+@dataclass(frozen=True)
+class DefaultResult:
+    project_id: int
+    lost: int
+    lenders: int
+
+
+def expire_due_projects(
+    factory: sessionmaker[Session], *, now: datetime | None = None
+) -> ExpiryResult:
+    """Close every project whose deadline passed unfilled; each pledge returns to credit.
+
+    Set-based: the refunds of all due projects are one transaction, however many there are,
+    and a second run finds nothing left to do.
+    """
+    moment = now or utcnow()
+    with factory() as session, session.begin():
+        due = list(
+            session.execute(
+                select(Project.id).where(
+                    Project.status == ProjectStatus.FUNDRAISING, Project.deadline <= moment
+                )
+            ).scalars()
+        )
+        if not due:
+            return ExpiryResult(0, 0)
+        chosen = Pledge.project_id.in_(due)
+        refunded = session.execute(
+            select(func.count()).where(chosen, Pledge.refunded.is_(False))
+        ).scalar_one()
+        post_rows(
+            session,
+            "expire",
+            move_pledges(chosen, Pledge.amount, AccountKind.COMMITTED, AccountKind.AVAILABLE),
+            now=moment,
+        )
+        session.execute(
+            update(Pledge)
+            .where(chosen)
+            .values(refunded=True)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            update(Project)
+            .where(Project.id.in_(due))
+            .values(status=ProjectStatus.EXPIRED, closed_at=moment)
+            .execution_options(synchronize_session=False)
+        )
+        outbox.announce_to_lenders_and_circles(
+            session, "expired", select(Project.id).where(Project.id.in_(due)), moment
+        )
+        return ExpiryResult(len(due), refunded)
+
+
+def default_project(
+    factory: sessionmaker[Session],
+    project_id: int,
+    *,
+    reason: str,
+    key: str,
+    now: datetime | None = None,
+) -> Outcome[DefaultResult]:
+    """The partner cannot collect the rest: what is outstanding moves to losses."""
+    moment = now or utcnow()
+
+    def body(session: Session) -> DefaultResult:
+        project = session.get(Project, project_id)
+        if project is None:
+            raise Refused("unknown_project", "There is no such project.")
+        if project.status not in LENT_STATUSES:
+            raise Refused(
+                "not_lent",
+                f"{project.reference} is {project.status.value}; only a funded loan can default.",
+            )
+        lost = project.funded - project.repaid - project.lost
+        chosen = Pledge.project_id == project_id
+        remaining = Pledge.amount - Pledge.repaid
+        losses = system_account(session, AccountKind.LOSSES)
+        loss_leg = select(
+            literal(losses).label("account_id"),
+            literal(lost).label("amount"),
+            literal(None).label("pledge_id"),
+        )
+        out_of_outstanding = (
+            select(Account.id, -remaining, Pledge.id)
+            .select_from(Pledge)
+            .join(
+                Account,
+                (Account.lender_id == Pledge.lender_id) & (Account.kind == AccountKind.OUTSTANDING),
+            )
+            .where(chosen, Pledge.refunded.is_(False), remaining > 0)
+        )
+        post_rows(
+            session,
+            "default",
+            union_all(out_of_outstanding, loss_leg),
+            now=moment,
+            operation_key=key,
+        )
+        session.execute(
+            update(Project)
+            .where(Project.id == project_id)
+            .values(
+                status=ProjectStatus.DEFAULTED,
+                lost=Project.lost + lost,
+                closed_at=moment,
+                default_reason=reason[:2000] or None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        lenders = session.execute(
+            select(func.count(Pledge.lender_id.distinct())).where(chosen)
+        ).scalar_one()
+        outbox.announce_to_lenders_and_circles(
+            session, "defaulted", select(Project.id).where(Project.id == project_id), moment
+        )
+        return DefaultResult(project_id, lost, lenders)
+
+    return run(
+        factory, "default", key, {"project": project_id, "reason": reason}, body, DefaultResult
+    )
+
+
+def flag_delinquent(
+    factory: sessionmaker[Session], rules: LendingRules, *, now: datetime
+) -> TickResult:
+    """Mark loans behind schedule and tell their lenders once per episode of lateness.
+
+    The schedule rule lives in ``storage.projects.schedule.is_delinquent``; it is applied to the
+    lent projects not yet flagged, streamed, and the flagging itself is one UPDATE.
+    """
+    today = now.date()
+    with factory() as session, session.begin():
+        candidates = session.execute(
+            select(Project)
+            .where(Project.status.in_(LENT_STATUSES), Project.delinquent_since.is_(None))
+            .execution_options(yield_per=1000)
+        ).scalars()
+        late = [p.id for p in candidates if is_delinquent(p, today, rules.delinquent_after_days)]
+        if not late:
+            return TickResult(0, 0)
+        session.execute(
+            update(Project)
+            .where(Project.id.in_(late))
+            .values(delinquent_since=today)
+            .execution_options(synchronize_session=False)
+        )
+        # The day in the key: a loan that recovers and falls behind again is news again.
+        queued = outbox.enqueue_select(
+            session,
+            kind="delinquent",
+            targets=outbox.lender_targets(
+                f"delinquent:{today.isoformat()}", select(Project.id).where(Project.id.in_(late))
+            ),
+            payload={},
+            now=now,
+        )
+        return TickResult(len(late), queued)

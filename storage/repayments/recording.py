@@ -1,0 +1,464 @@
+"""Repayments shared among a project's lenders, and defaults that move the rest to losses.
+
+The sharing is set-based: one statement computes every lender's share of every instalment in a
+batch with window functions, mirroring ``storage.repayments.sharing.apportion`` (the reference
+rule that the tests compare it with), so a round of 10,000 repayments costs a handful of
+statements.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    case,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+    table,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.db.clock import utcnow
+from storage.db.unit_of_work import Outcome, Refusal, Refused, run
+from storage.ledger.models import Account, AccountKind
+from storage.ledger.money import format_money
+from storage.ledger.postings import post_rows
+from storage.lending.models import Lender, Pledge
+from storage.lending.rules import LendingRules
+from storage.notifications import outbox
+from storage.projects.models import LENT_STATUSES, Project, ProjectStatus
+from storage.repayments.models import Repayment
+
+# Each lender's share: base = floor(pledge * instalment / total); the cents left over go, one
+# each, to the lenders furthest behind their exact cumulative share (ties by pledge id), only
+# to lenders with room left below what they lent; in the rare case that fewer lenders have
+# room than cents are left, the rest fill remaining room in the same order. Every window
+# function shares one window, so the database sorts each project's pledges once.
+SHARES_SQL = """
+WITH b AS (
+  SELECT pl.id AS pledge_id, pl.lender_id, pl.project_id, pl.amount, pl.repaid,
+         r.amount AS inst, p.funded AS total, p.repaid AS before,
+         (pl.amount * r.amount) / p.funded AS base
+  FROM repayment_batch r
+  JOIN projects p ON p.id = r.project_id
+  JOIN pledges pl ON pl.project_id = r.project_id AND pl.refunded = false
+), d AS (
+  SELECT b.*, b.amount - b.repaid - b.base AS room,
+         b.amount * (b.before + b.inst) - b.total * (b.repaid + b.base) AS deficit
+  FROM b
+), e AS (
+  SELECT d.*,
+         d.inst - SUM(d.base) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+           AS leftover,
+         SUM(CASE WHEN d.room > 0 THEN 1 ELSE 0 END)
+           OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS eligible,
+         ROW_NUMBER() OVER w AS rnk,
+         COALESCE(SUM(CASE WHEN d.room > 1 THEN d.room - 1 ELSE 0 END)
+           OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS extra_before
+  FROM d
+  WINDOW w AS (
+    PARTITION BY d.project_id
+    ORDER BY CASE WHEN d.room > 0 THEN 0 ELSE 1 END, d.deficit DESC, d.pledge_id
+  )
+)
+SELECT pledge_id, lender_id, project_id,
+       base
+       + CASE WHEN room > 0 AND rnk <= leftover THEN 1 ELSE 0 END
+       + CASE
+           WHEN leftover - eligible <= extra_before OR room <= 1 THEN 0
+           WHEN leftover - eligible - extra_before < room - 1
+             THEN leftover - eligible - extra_before
+           ELSE room - 1
+         END AS share
+FROM e
+"""
+
+# Every accepted instalment of a round waits here until the round is shared out; ``round``
+# numbers a project's second and later instalments of the same round.
+PENDING = table(
+    "repayment_pending",
+    column("project_id"),
+    column("amount"),
+    column("paid_on"),
+    column("reference"),
+    column("round"),
+)
+# The instalments being shared now: at most one per project.
+BATCH = table(
+    "repayment_batch",
+    column("project_id"),
+    column("amount"),
+    column("paid_on"),
+    column("reference"),
+)
+SHARES = table(
+    "repayment_shares",
+    column("pledge_id"),
+    column("lender_id"),
+    column("project_id"),
+    column("share"),
+)
+
+
+@dataclass(frozen=True)
+class RepaymentInput:
+    project_id: int
+    amount: int
+    paid_on: date
+    reference: str
+
+
+@dataclass(frozen=True)
+class RepaymentResult:
+    project_id: int
+    amount: int
+    transaction_id: int
+    project_status: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    recorded: int
+    replayed: int
+    refused: list[tuple[RepaymentInput, Refusal]]
+    transaction_ids: list[int]
+
+
+def record_repayment(
+    factory: sessionmaker[Session],
+    item: RepaymentInput,
+    rules: LendingRules,
+    *,
+    now: datetime | None = None,
+) -> Outcome[RepaymentResult]:
+    """Record one instalment from a partner; its reference is the idempotency key."""
+    moment = now or utcnow()
+
+    def body(session: Session) -> RepaymentResult:
+        _check(_project_states(session, [item.project_id]), item, rules, pending=0)
+        [transaction_id] = distribute(session, [item], moment)
+        status = session.execute(
+            select(Project.status).where(Project.id == item.project_id)
+        ).scalar_one()
+        return RepaymentResult(item.project_id, item.amount, transaction_id, status.value)
+
+    params = {"project": item.project_id, "amount": item.amount, "paid_on": item.paid_on}
+    return run(factory, "repayment", f"repayment:{item.reference}", params, body, RepaymentResult)
+
+
+def record_repayments(
+    factory: sessionmaker[Session],
+    items: Iterable[RepaymentInput],
+    rules: LendingRules,
+    *,
+    now: datetime | None = None,
+    chunk_size: int = 1_000,
+) -> BatchResult:
+    """Record a whole round in one transaction: instalments are checked and staged in chunks
+    (what is already staged is asked of the database, so memory stays flat however large the
+    round), then shared out set-based, once per round of at most one instalment per project.
+    Bad items are refused, not fatal."""
+    moment = now or utcnow()
+    recorded, replayed = 0, 0
+    refused: list[tuple[RepaymentInput, Refusal]] = []
+    with factory() as session, session.begin():
+        _start_pending(session)
+        iterator = iter(items)
+        while chunk := list(islice(iterator, chunk_size)):
+            accepted, chunk_replayed = _accept(session, chunk, rules, refused)
+            recorded += len(accepted)
+            replayed += chunk_replayed
+        transactions = _share_pending(session, moment)
+    return BatchResult(recorded, replayed, refused, transactions)
+
+
+def _accept(
+    session: Session,
+    chunk: list[RepaymentInput],
+    rules: LendingRules,
+    refused: list[tuple[RepaymentInput, Refusal]],
+) -> tuple[list[RepaymentInput], int]:
+    """Stage the items of a chunk that may be recorded; replays counted, refusals collected."""
+    known = _known_references(session, [item.reference for item in chunk])
+    projects = _project_states(session, [item.project_id for item in chunk])
+    staged = _staged(session, [item.project_id for item in chunk])
+    rounds_before = {project: before.count for project, before in staged.items()}
+    accepted, replayed = [], 0
+    for item in chunk:
+        earlier = known.get(item.reference)
+        if earlier is not None:
+            if earlier == (item.project_id, item.amount, item.paid_on):
+                replayed += 1
+            else:
+                refused.append((item, _reused_reference(item)))
+            continue
+        try:
+            _check(projects, item, rules, pending=staged[item.project_id].amount)
+        except Refused as refusal:
+            refused.append((item, refusal.refusal))
+            continue
+        staged[item.project_id] = staged[item.project_id].plus(item.amount)
+        known[item.reference] = (item.project_id, item.amount, item.paid_on)
+        accepted.append(item)
+    _stage(session, accepted, rounds_before)
+    return accepted, replayed
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """A project's instalments already staged in this round: how much, and how many."""
+
+    amount: int = 0
+    count: int = 0
+
+    def plus(self, amount: int) -> _Staged:
+        return _Staged(self.amount + amount, self.count + 1)
+
+
+def _staged(session: Session, project_ids: list[int]) -> defaultdict[int, _Staged]:
+    rows = session.execute(
+        select(PENDING.c.project_id, func.sum(PENDING.c.amount), func.count())
+        .where(PENDING.c.project_id.in_(sorted(set(project_ids))))
+        .group_by(PENDING.c.project_id)
+    )
+    staged: defaultdict[int, _Staged] = defaultdict(_Staged)
+    staged.update({project: _Staged(int(amount), count) for project, amount, count in rows})
+    return staged
+
+
+def _reused_reference(item: RepaymentInput) -> Refusal:
+    return Refusal(
+        "idempotency_conflict",
+        f"The reference {item.reference!r} was already used for a different repayment.",
+    )
+
+
+def _known_references(session: Session, references: list[str]) -> dict[str, tuple[int, int, date]]:
+    known: dict[str, tuple[int, int, date]] = {}
+    for start in range(0, len(references), 500):
+        chunk = references[start : start + 500]
+        recorded = select(
+            Repayment.reference, Repayment.project_id, Repayment.amount, Repayment.paid_on
+        ).where(Repayment.reference.in_(chunk))
+        staged = select(
+            PENDING.c.reference, PENDING.c.project_id, PENDING.c.amount, PENDING.c.paid_on
+        ).where(PENDING.c.reference.in_(chunk))
+        for ref, project, amount, paid in session.execute(union_all(recorded, staged)):
+            known[ref] = (project, amount, _as_date(paid))
+    return known
+
+
+def _as_date(value: date | str) -> date:
+    # SQLite hands a temporary table's dates back as the ISO text they were stored as.
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+@dataclass(frozen=True)
+class _ProjectState:
+    reference: str
+    status: ProjectStatus
+    outstanding: int
+
+
+def _project_states(session: Session, project_ids: list[int]) -> dict[int, _ProjectState]:
+    """What validation needs of each project, loaded in chunks rather than one by one."""
+    wanted = sorted(set(project_ids))
+    states: dict[int, _ProjectState] = {}
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(
+                Project.id,
+                Project.reference,
+                Project.status,
+                Project.funded - Project.repaid - Project.lost,
+            ).where(Project.id.in_(wanted[start : start + 500]))
+        )
+        states.update({row[0]: _ProjectState(*row[1:]) for row in rows})
+    return states
+
+
+def _check(
+    projects: dict[int, _ProjectState], item: RepaymentInput, rules: LendingRules, *, pending: int
+) -> None:
+    project = projects.get(item.project_id)
+    if project is None:
+        raise Refused("unknown_project", "There is no such project.")
+    if project.status not in LENT_STATUSES:
+        raise Refused(
+            "not_repaying",
+            f"{project.reference} is {project.status.value}; only funded loans are repaid.",
+        )
+    outstanding = project.outstanding - pending
+    if not 0 < item.amount <= outstanding:
+        raise Refused(
+            "over_outstanding",
+            f"{project.reference} has {format_money(outstanding, rules.currency)} outstanding; "
+            f"a repayment must be positive and at most that.",
+        )
+
+
+def distribute(session: Session, items: Sequence[RepaymentInput], now: datetime) -> list[int]:
+    """Share checked instalments among their lenders; the ledger transaction of each round."""
+    _start_pending(session)
+    _stage(session, list(items), {})
+    return _share_pending(session, now)
+
+
+def _start_pending(session: Session) -> None:
+    _drop_temp_tables(session)
+    session.execute(
+        text(
+            "CREATE TEMP TABLE repayment_pending (project_id BIGINT, amount BIGINT, paid_on DATE,"
+            " reference VARCHAR(200) PRIMARY KEY, round INTEGER)"
+        )
+    )
+    session.execute(
+        text("CREATE INDEX repayment_pending_project ON repayment_pending (project_id)")
+    )
+
+
+def _stage(session: Session, items: list[RepaymentInput], rounds_before: dict[int, int]) -> None:
+    """Add items to the round; a project's later instalments go to later rounds."""
+    rows, rounds = [], dict(rounds_before)
+    for item in items:
+        number = rounds.get(item.project_id, 0)
+        rows.append(
+            {
+                "project_id": item.project_id,
+                "amount": item.amount,
+                "paid_on": item.paid_on,
+                "reference": item.reference,
+                "round": number,
+            }
+        )
+        rounds[item.project_id] = number + 1
+    if rows:
+        session.execute(insert(PENDING), rows)
+
+
+def _share_pending(session: Session, now: datetime) -> list[int]:
+    rounds = session.execute(select(func.coalesce(func.max(PENDING.c.round) + 1, 0))).scalar_one()
+    transactions = []
+    for number in range(rounds):
+        session.execute(
+            text(
+                "CREATE TEMP TABLE repayment_batch AS SELECT project_id, amount, paid_on, reference"
+                " FROM repayment_pending WHERE round = :round"
+            ),
+            {"round": number},
+        )
+        transactions.append(_share_batch(session, now))
+        session.execute(text("DROP TABLE repayment_batch"))
+    _drop_temp_tables(session)
+    return transactions
+
+
+def _share_batch(session: Session, now: datetime) -> int:
+    """Share one instalment per project among its lenders; returns the ledger transaction."""
+    session.execute(text("CREATE TEMP TABLE repayment_shares AS " + SHARES_SQL))
+    transaction_id = post_rows(session, "repayment", _share_legs(), now=now)
+    session.execute(
+        insert(Repayment).from_select(
+            ["project_id", "amount", "paid_on", "reference", "transaction_id", "created_at"],
+            select(
+                BATCH.c.project_id,
+                BATCH.c.amount,
+                BATCH.c.paid_on,
+                BATCH.c.reference,
+                literal(transaction_id),
+                literal(now),
+            ),
+        )
+    )
+    _apply_to_pledges_and_projects(session, now)
+    outbox.enqueue_select(
+        session,
+        kind="repayment",
+        targets=_repayment_targets(transaction_id),
+        payload={"transaction_id": transaction_id},
+        now=now,
+    )
+    finished = select(Project.id).where(
+        Project.id.in_(select(BATCH.c.project_id)), Project.status == ProjectStatus.REPAID
+    )
+    outbox.enqueue_select(
+        session,
+        kind="circle_repaid",
+        targets=outbox.circle_targets("circle_repaid", finished),
+        payload={},
+        now=now,
+    )
+    session.execute(text("DROP TABLE repayment_shares"))
+    return transaction_id
+
+
+def _drop_temp_tables(session: Session) -> None:
+    # Temporary tables live as long as the connection, which the pool reuses.
+    for name in ("repayment_shares", "repayment_batch", "repayment_pending"):
+        session.execute(text(f"DROP TABLE IF EXISTS {name}"))
+
+
+def _share_legs() -> CompoundSelect:
+    """Two legs per share: out of the lender's outstanding, into their available credit."""
+    legs = []
+    for kind, sign in ((AccountKind.OUTSTANDING, -1), (AccountKind.AVAILABLE, 1)):
+        legs.append(
+            select(
+                Account.id.label("account_id"),
+                (sign * SHARES.c.share).label("amount"),
+                SHARES.c.pledge_id.label("pledge_id"),
+            )
+            .select_from(SHARES)
+            .join(Account, (Account.lender_id == SHARES.c.lender_id) & (Account.kind == kind))
+            .where(SHARES.c.share > 0)
+        )
+    return union_all(*legs)
+
+
+def _apply_to_pledges_and_projects(session: Session, now: datetime) -> None:
+    session.execute(
+        update(Pledge)
+        .where(Pledge.id == SHARES.c.pledge_id, SHARES.c.share > 0)
+        .values(repaid=Pledge.repaid + SHARES.c.share)
+        .execution_options(synchronize_session=False)
+    )
+    done = Project.repaid + BATCH.c.amount >= Project.funded - Project.lost
+    session.execute(
+        update(Project)
+        .where(Project.id == BATCH.c.project_id)
+        .values(
+            repaid=Project.repaid + BATCH.c.amount,
+            status=case(
+                (done, literal(ProjectStatus.REPAID.value)),
+                else_=literal(ProjectStatus.REPAYING.value),
+            ),
+            closed_at=case((done, literal(now)), else_=Project.closed_at),
+            delinquent_since=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _repayment_targets(transaction_id: int) -> Select[Any]:
+    """One message per lender paid in this transaction: a round is one DM, not one per loan."""
+    return select(
+        outbox.key(f"repayment:{transaction_id}", Lender.id).label("dedupe_key"),
+        Lender.workspace_id.label("workspace_id"),
+        Lender.id.label("lender_id"),
+        outbox.no_text().label("channel_id"),
+        outbox.no_id().label("project_id"),
+        outbox.no_id().label("circle_id"),
+    ).where(Lender.id.in_(select(SHARES.c.lender_id)))

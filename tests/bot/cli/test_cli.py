@@ -1,0 +1,295 @@
+"""The ``microlend`` command line: help everywhere, exit codes, and each command end to end."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.devtools.demo import DEMO_CSV
+from storage.db.database import Database, open_database
+from storage.ledger.accounts import lender_balance
+from storage.ledger.models import AccountKind
+from storage.lending.credit import withdraw
+from storage.lending.lenders import SlackIdentity, find_lender
+from storage.lending.pledges import PledgeRequest, pledge
+from storage.lending.rules import LendingRules
+from storage.projects.models import Project
+from tests.factories import make_lender, make_project
+
+KIVA_SAMPLE = DEMO_CSV  # the real 1k Kiva sample, shipped with the package
+COMMANDS = [
+    [],
+    ["db"],
+    ["db", "upgrade"],
+    ["import"],
+    ["import", "projects"],
+    ["import", "repayments"],
+    ["export"],
+    ["export", "payroll"],
+    ["export", "payouts"],
+    ["grant"],
+    ["serve"],
+    ["run"],
+    ["worker"],
+    ["outbox"],
+    ["jobs"],
+    ["jobs", "list"],
+    ["jobs", "run"],
+    ["console"],
+    ["demo"],
+]
+
+
+@pytest.fixture
+def workdir(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """A migrated SQLite database in DATABASE_URL, and the test's own working directory."""
+    shutil.copy(sqlite_template, tmp_path / "cli.db")
+    for name in os.environ:
+        if name.startswith(("MICROLEND_", "SLACK_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+@pytest.fixture
+def db(workdir: Path) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{workdir / 'cli.db'}")
+    yield database
+    database.dispose()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "microlend")
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    code, out, _err = run(capsys, *command, "--help")
+    assert code == 0
+    assert out.startswith(f"usage: microlend {' '.join(command)}".rstrip())
+
+
+def test_python_dash_m_bot_runs_the_command_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[3],
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "import" in done.stdout and "export" in done.stdout and "grant" in done.stdout
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["import"], ["export", "payroll"]])
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code, _out, err = run(capsys, *argv)
+    assert code == 2 and "usage: microlend" in err
+
+
+def test_unusable_settings_exit_2_naming_the_variable(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MICROLEND_CURRENCY", "euro")
+    code, _out, err = run(capsys, "export", "payroll", "--month", "2024-01")
+    assert code == 2 and "MICROLEND_CURRENCY" in err
+
+
+def test_db_upgrade(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = run(capsys, "db", "upgrade")
+    assert code == 0 and "schema is current" in out
+
+
+def test_import_projects_from_kiva(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(capsys, "import", "projects", str(KIVA_SAMPLE))
+    assert code == 1 and "--usd-rate" in err
+
+    code, out, _err = run(capsys, "import", "projects", str(KIVA_SAMPLE), "--usd-rate", "0.92")
+    assert (code, out) == (0, "Loaded 1000 projects; 0 unchanged; 0 skipped.\n")
+    code, out, _err = run(capsys, "import", "projects", str(KIVA_SAMPLE), "--usd-rate", "0.92")
+    assert (code, out) == (0, "Loaded 0 projects; 1000 unchanged; 0 skipped.\n")
+
+
+def test_import_problems_go_to_stderr_with_exit_1(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = "external_id,borrower,purpose,country_code,country,sector,activity,amount,"
+    header += "term_months,repayment_interval,partner_id\n"
+    good = "A,Ana,to buy seeds,PE,Peru,Agriculture,Farming,100.00,12,monthly,p1\n"
+    bad = "B,Bea,to buy seeds,PE,Peru,Agriculture,Farming,-5,12,monthly,p1\n"
+    (workdir / "projects.csv").write_text(header + good + bad)
+
+    code, out, err = run(capsys, "import", "projects", "projects.csv", "--format", "csv")
+    assert code == 1
+    assert out == "Loaded 1 projects; 0 unchanged; 1 skipped.\n"
+    assert err == "line 3: amount: Enter a positive amount, like 20 or 20.50\n"
+
+    code, _out, err = run(
+        capsys, "import", "projects", "projects.csv", "--format", "csv", "--usd-rate", "1"
+    )
+    assert code == 1 and "Only Kiva files are in USD" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["import", "projects", "missing.csv", "--usd-rate", "1"], "No such file"),
+        (["import", "repayments", "missing.csv"], "No such file"),
+        (["import", "projects", "empty.csv", "--format", "csv"], "The file is empty"),
+    ],
+)
+def test_unusable_files_exit_1(
+    workdir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    (workdir / "empty.csv").write_bytes(b"")
+    code, _out, err = run(capsys, *argv)
+    assert code == 1 and message in err and err.startswith("microlend: ")
+
+
+def test_import_repayments_twice_pays_once(
+    db: Database, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project(db, 4_000)
+    lender = make_lender(db)
+    assert pledge(db.sessions, PledgeRequest(lender, project, 4_000), LendingRules(), key="p").ok
+    with db.sessions() as session:
+        external_id = session.get(Project, project).external_id  # type: ignore[union-attr]
+    today = date.today().isoformat()
+    report = f"project,amount,date,reference\n{external_id},10.00,{today},R-1\n"
+    (workdir / "repayments.csv").write_text(report)
+
+    code, out, _err = run(capsys, "import", "repayments", "repayments.csv")
+    assert (code, out) == (0, "Loaded 1 repayments; 0 unchanged; 0 skipped.\n")
+    code, out, _err = run(capsys, "import", "repayments", "repayments.csv")
+    assert code == 0
+    assert out == (
+        "Loaded 0 repayments; 1 unchanged; 0 skipped.\nline 2: already recorded (reference R-1)\n"
+    )
+    with db.sessions() as session:
+        assert lender_balance(session, lender, AccountKind.AVAILABLE) == 1_000
+
+
+def test_export_payroll_writes_the_same_file_twice(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run(capsys, "export", "payroll", "--month", "2999-01")
+    assert code == 1 and "has not begun yet" in err
+
+    code, out, _err = run(capsys, "export", "payroll", "--month", "2024-01")
+    assert code == 0 and "new" in out and out.endswith("payroll-2024-01.csv\n")
+    first = (workdir / "payroll-2024-01.csv").read_bytes()
+    code, out, _err = run(capsys, "export", "payroll", "--month", "2024-01", "--output", "b.csv")
+    assert code == 0 and "already exported" in out
+    assert (workdir / "b.csv").read_bytes() == first
+
+
+def test_export_payouts_batches(
+    db: Database, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _err = run(capsys, "export", "payouts")
+    assert (code, out) == (0, "No payout requests are waiting; no batch was made.\n")
+
+    assert run(capsys, "grant", "U0ANA", "50", "--team", "T1")[0] == 0
+    with db.sessions() as session:
+        ana = find_lender(session, SlackIdentity("U0ANA", "T1"))
+        assert ana is not None
+    assert withdraw(db.sessions, ana.id, 2_000, key="w").ok
+    code, out, _err = run(capsys, "export", "payouts", "--output", "batch.csv")
+    assert code == 0 and "1 lenders, €20.00" in out
+    batch_id = out.split("(export ")[1].split(",")[0]
+    assert (workdir / "batch.csv").read_text().splitlines()[1] == "U0ANA,T1,,20.00,EUR"
+
+    code, _out, _err = run(capsys, "export", "payouts", "--batch", batch_id, "--output", "b2.csv")
+    assert code == 0
+    assert (workdir / "b2.csv").read_bytes() == (workdir / "batch.csv").read_bytes()
+    code, _out, err = run(capsys, "export", "payouts", "--batch", "999")
+    assert code == 1 and "There is no payouts export 999" in err
+
+
+def test_grant_is_a_no_op_the_second_time(
+    db: Database, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _err = run(capsys, "grant", "U0ANA", "U0BOB", "25", "--team", "T1")
+    assert (code, out) == (0, "Granted €25.00 to 2 lenders; 0 already had this grant; 0 refused.\n")
+    code, out, _err = run(capsys, "grant", "U0ANA", "U0BOB", "25", "--team", "T1")
+    assert (code, out) == (0, "Granted €25.00 to 0 lenders; 2 already had this grant; 0 refused.\n")
+    code, _out, err = run(capsys, "grant", "U0ANA", "30", "--team", "T1")
+    assert code == 1 and "give a new --reason" in err
+    code, out, _err = run(capsys, "grant", "U0ANA", "30", "--team", "T1", "--reason", "june")
+    assert code == 0 and "to 1 lenders" in out
+    with db.sessions() as session:
+        ana = find_lender(session, SlackIdentity("U0ANA", "T1"))
+        assert ana is not None
+        assert lender_balance(session, ana.id, AccountKind.AVAILABLE) == 5_500
+
+
+def test_grant_from_a_file(db: Database, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "users.txt").write_text("# new joiners\nU0ANA\n\nU0BOB, T2  # Bob\n")
+    code, out, _err = run(capsys, "grant", "--file", "users.txt", "20", "--team", "T1")
+    assert code == 0 and "to 2 lenders" in out
+    with db.sessions() as session:
+        assert find_lender(session, SlackIdentity("U0BOB", "T2")) is not None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["grant", "25"], "either as USER_IDs or with --file"),
+        (["grant", "U0ANA", "25", "--file", "users.txt"], "either as USER_IDs or with --file"),
+        (["grant", "U0ANA", "alice", "25"], "'alice' is not a Slack user id"),
+        (["grant", "U0ANA", "25 USD"], "Amounts are in EUR here"),
+        (["grant", "--file", "users.txt", "25"], "users.txt, line 2: 'bob' is not a Slack user"),
+    ],
+)
+def test_a_bad_grant_grants_nothing(
+    db: Database,
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    (workdir / "users.txt").write_text("U0ANA\nbob\n")
+    code, _out, err = run(capsys, *argv)
+    assert code == 1 and message in err
+    with db.sessions() as session:
+        assert find_lender(session, SlackIdentity("U0ANA", None)) is None
+
+
+def test_demo_loads_once_and_the_outbox_and_jobs_report_on_it(
+    capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    code, out, _ = run(capsys, "demo")
+    assert code == 0 and "1000" in out
+    code, out, _ = run(capsys, "demo")
+    assert code == 0 and "already loaded" in out
+    code, out, _ = run(capsys, "outbox")
+    assert code == 0 and "pending:" in out
+    code, out, _ = run(capsys, "jobs", "list")
+    assert code == 0 and "expire" in out and "next" in out
+    code, out, _ = run(capsys, "jobs", "run", "expire")
+    assert code == 0 and out.startswith("expire:")
+    code, _, err = run(capsys, "outbox", "retry")
+    assert code == 2 and "say which notification" in err
+
+
+def test_a_console_session_from_standard_input(
+    capsys: pytest.CaptureFixture[str], workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("/lend help\nquit\n"))
+    code, out, _ = run(capsys, "console")
+    assert code == 0
+    assert "/lend circles`: the company leaderboard" in out

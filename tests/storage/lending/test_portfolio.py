@@ -1,0 +1,75 @@
+"""Portfolio and catalogue queries on both databases: totals, paging, constant statements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, insert
+
+from storage.db.clock import utcnow
+from storage.db.database import Database
+from storage.lending import portfolio
+from storage.lending.models import Pledge
+from storage.projects import catalogue
+from storage.projects.catalogue import BrowseFilters
+from tests.factories import make_lender, make_project
+
+
+def _lend(db: Database, lender_id: int, project_ids: list[int], amount: int = 2_000) -> None:
+    rows = [
+        {
+            "lender_id": lender_id,
+            "project_id": pid,
+            "amount": amount,
+            "from_credit": 0,
+            "from_payroll": amount,
+            "repaid": 0,
+            "is_relend": False,
+            "refunded": False,
+            "created_at": utcnow(),
+        }
+        for pid in project_ids
+    ]
+    with db.sessions() as session, session.begin():
+        session.execute(insert(Pledge), rows)
+
+
+def _statements(db: Database, loans: int) -> int:
+    lender_id = make_lender(db)
+    _lend(db, lender_id, [make_project(db, amount=10_000) for _ in range(loans)])
+    seen: list[Any] = []
+    listener = lambda *args: seen.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    with db.sessions() as session:
+        held = portfolio.lender_portfolio(session, lender_id, limit=5)
+    event.remove(db.engine, "before_cursor_execute", listener)
+    assert held.impact.loans == loans and len(held.loans) == min(loans, 5)
+    return len(seen)
+
+
+def test_portfolio_statements_do_not_grow_with_loans(db: Database) -> None:
+    assert _statements(db, 2) == _statements(db, 30)
+
+
+def test_impact_totals(db: Database) -> None:
+    lender_id = make_lender(db)
+    peru = make_project(db, country="Peru", sector="Agriculture", women=1)
+    senegal = make_project(db, country="Senegal", sector="Retail", women=0)
+    _lend(db, lender_id, [peru, senegal, peru])
+    with db.sessions() as session:
+        impact = portfolio.lender_portfolio(session, lender_id).impact
+    assert (impact.loans, impact.entrepreneurs, impact.women) == (2, 2, 1)
+    assert (impact.countries, impact.sectors, impact.lent) == (2, 2, 6_000)
+
+
+def test_browse_pages_and_filters(db: Database) -> None:
+    ids = [make_project(db, country="Peru") for _ in range(3)]
+    make_project(db, country="Senegal")
+    now = utcnow()
+    with db.sessions() as session:
+        first = catalogue.browse(session, BrowseFilters(country="peru"), now, per_page=2)
+        second = catalogue.browse(session, BrowseFilters(country="PERU"), now, page=1, per_page=2)
+        choices = catalogue.filter_choices(session, now)
+    assert first.has_more and not second.has_more
+    assert {c.id for c in first.cards + second.cards} == set(ids)
+    assert choices.countries == ("Peru", "Senegal")
