@@ -20,9 +20,9 @@ from bot.devtools.console_screen import (
     Button,
     Screen,
     Style,
+    message_screen,
     printable,
-    render_message,
-    render_view,
+    view_screen,
 )
 from bot.devtools.console_slack import (
     GENERAL,
@@ -312,8 +312,8 @@ class Console:
 
     def screen(self, item: Message | View, first: int) -> Screen:
         if isinstance(item, View):
-            return render_view(item, self.name_of, self.style, first)
-        return render_message(item, self.title(item), self.name_of, self.style, first)
+            return view_screen(item, self.name_of, self.style, first)
+        return message_screen(item, self.title(item), self.name_of, self.style, first)
 
     def title(self, message: Message) -> str:
         channel = self.local.slack.state.channels[message.channel]

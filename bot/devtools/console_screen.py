@@ -246,7 +246,7 @@ def _blocks(out: _Writer, blocks: list[JsonDict], errors: dict[str, str]) -> Non
 # -- messages and views ------------------------------------------------------------------
 
 
-def render_message(
+def message_screen(
     message: Message, title: str, names: Names, style: Style, first_number: int = 1
 ) -> Screen:
     """A message under its title (where it is, who sees it); the fallback text if no blocks."""
@@ -260,7 +260,7 @@ def render_message(
     return out.screen()
 
 
-def render_view(view: View, names: Names, style: Style, first_number: int = 1) -> Screen:
+def view_screen(view: View, names: Names, style: Style, first_number: int = 1) -> Screen:
     """A modal (with its submit and close labels) or the Home tab."""
     out = _Writer(view, names, style, first_number)
     if view.type == "modal":

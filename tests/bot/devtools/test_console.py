@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.devtools.console import run_console
-from bot.devtools.console_screen import Style, mrkdwn_to_text, render_message, render_view
+from bot.devtools.console_screen import Style, message_screen, mrkdwn_to_text, view_screen
 from bot.devtools.console_slack import ConsoleClock, due_jobs
 from bot.devtools.demo import DEMO_CSV, load_demo
 from bot.devtools.emulator import Message, View
@@ -186,7 +186,7 @@ def test_hostile_blocks_cannot_reach_the_terminal() -> None:
         {"type": "mystery"},
     ]
     message = Message("C1", "1.000001", "fallback", blocks, "U0BOT", ephemeral_to="U0DEMOANA")
-    screen = render_message(message, "only you\x1b[0m", names, Style(color=False), first_number=4)
+    screen = message_screen(message, "only you\x1b[0m", names, Style(color=False), first_number=4)
     text = screen.text()
     assert not any(ch in text for ch in "\x1b\x07\x9b\u202e\u202c\u2066\u2069")
     assert "# [31mred header" in text and "<!channel>" in text
@@ -210,7 +210,7 @@ def test_a_modal_shows_its_inputs_errors_and_ways_out() -> None:
         ],
     }
     view = View("V1", "U0DEMOANA", payload, "h", "V1", errors={"amount": "Too <much>"})
-    text = render_view(view, names, Style(color=True)).text()
+    text = view_screen(view, names, Style(color=True)).text()
     assert "Amount: <plain text input = €20.00>" in text and "! Too <much>" in text
     assert "[Cancel: type `close`]" in text and "fill" not in text
     assert "\x1b[1m" in text  # a terminal gets emphasis

@@ -1,0 +1,35 @@
+"""Scheduled jobs: `microlend jobs list` and `jobs run NAME`."""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.cli.common import Subcommands, command, command_group
+from bot.runtime.jobs import JOBS, JobContext, list_jobs, run_job
+from bot.runtime.settings import load_settings
+from storage.db.database import open_database
+
+
+def add(commands: Subcommands) -> None:
+    jobs = command_group(commands, "jobs", "Scheduled jobs.")
+    command(jobs, "list", "Every job with its schedule and next run.", _jobs_list)
+    run = command(jobs, "run", "Run one job's tick now.", _jobs_run)
+    run.add_argument("name", choices=list(JOBS))
+
+
+def _jobs_list(_args: argparse.Namespace) -> int:
+    for job in list_jobs():
+        when = f"{job.next_run:%Y-%m-%d %H:%M} UTC" if job.next_run else "never"
+        print(f"{job.name:<18} {job.schedule:<14} next {when}  {job.description}")
+    return 0
+
+
+def _jobs_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    database = open_database(settings.database_url)
+    try:
+        run = run_job(JobContext(database.sessions, settings.rules), args.name)
+    finally:
+        database.dispose()
+    print(f"{run.name}: {run.result}")
+    return 0

@@ -1,0 +1,40 @@
+"""Lenders' names and time zones from Slack: `microlend people sync`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.cli.common import Subcommands, command, command_group
+from bot.runtime.people_sync import org_key_of, sync_profiles
+from bot.runtime.settings import load_settings
+from storage.db.database import open_database
+
+
+def add(commands: Subcommands) -> None:
+    people = command_group(commands, "people", "Lenders' names and time zones from Slack.")
+    command(people, "sync", "Copy them from users.list now (run it daily, e.g. from cron).", _sync)
+
+
+def _sync(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.slack_bot_token:
+        print("microlend: set SLACK_BOT_TOKEN to read Slack's directory", file=sys.stderr)
+        return 2
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    database = open_database(settings.database_url)
+    try:
+        result = sync_profiles(client, database.sessions, org_key_of(client))
+    except SlackApiError as failure:
+        print(f"microlend: Slack said {failure.response.get('error')}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    print(
+        f"people sync: pages {result.pages}, people {result.users_seen}, "
+        f"lenders updated {result.lenders_updated}"
+    )
+    return 0

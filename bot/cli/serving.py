@@ -1,0 +1,42 @@
+"""Running the app: `serve` (HTTP), `run` (Socket Mode) and `worker` (delivery alone)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from bot.cli.common import Subcommands, command
+from bot.runtime.delivery import run_worker
+from bot.runtime.serving import run_socket_mode, serve
+from bot.runtime.settings import load_settings
+
+
+def add(commands: Subcommands) -> None:
+    served = command(commands, "serve", "Serve Slack over HTTP (POST /slack/events).", _serve)
+    served.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    served.add_argument("--port", type=int, default=3000, help="port to listen on")
+    command(commands, "run", "Connect to Slack in Socket Mode (needs SLACK_APP_TOKEN).", _run)
+    command(commands, "worker", "Deliver notifications from the outbox until stopped.", _worker)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    serve(load_settings(), args.host, args.port)
+    return 0
+
+
+def _run(_args: argparse.Namespace) -> int:
+    run_socket_mode(load_settings())
+    return 0
+
+
+def _worker(_args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stats = run_worker(load_settings(), stop=stop)
+    except KeyboardInterrupt:
+        stop.set()
+        return 0
+    print(f"sent {stats.messages_sent} messages for {stats.rows_sent} notifications")
+    return 0
