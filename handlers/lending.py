@@ -150,7 +150,7 @@ def browse(request: CommandRequest) -> Reply:
 
 def _next_page(services: Services, value: str) -> Reply:
     data = ids_from(value, "p") or {"p": 0}
-    state = data.get("f") if isinstance(data.get("f"), dict) else {}
+    state = found if isinstance(found := data.get("f"), dict) else {}
     defaults = vars(BrowseFilters())
     chosen = {k: v for k, v in state.items() if k in defaults and _fits(defaults[k], v)}
     return browse_reply(services, BrowseFilters(**chosen), page=max(0, min(data["p"], 10_000)))

@@ -156,7 +156,7 @@ def _finalize(value: object) -> str:
 class _SlackEnvironment(Environment):
     # Jinja joins the output of macros, `{% set %}` blocks and `{% call %}` bodies with
     # `concat`; that output has already been through `_finalize`, so mark it as such.
-    concat = staticmethod(_concat_rendered)  # type: ignore[assignment]
+    concat = staticmethod(_concat_rendered)
 
 
 def _unescape_literals(node: Any) -> None:

@@ -84,7 +84,8 @@ def postgres_db(postgres_available: bool) -> Iterator[Database]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest) -> Database:
     """The same test on both databases."""
-    return request.getfixturevalue(f"{request.param}_db")
+    database: Database = request.getfixturevalue(f"{request.param}_db")
+    return database
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from bot.devtools.emulator.state import Call
 def assert_valid_blocks(blocks: Iterable[Any]) -> None:
     """Every block parses as a known Block Kit block and passes its model's validation."""
     for index, block in enumerate(blocks):
-        parsed = Block.parse(block) if isinstance(block, Mapping) else None
+        parsed = Block.parse(dict(block)) if isinstance(block, Mapping) else None
         assert parsed is not None, f"block {index} is not a known Block Kit block: {block!r}"
         parsed.to_dict()
 

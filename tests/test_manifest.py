@@ -60,7 +60,8 @@ NAMED_CALL = re.compile(r"(?:_call|api_call)\(\s*\"([a-z]+\.[A-Za-z.]+)\"")
 
 @pytest.fixture(scope="module")
 def manifest() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "app.yaml").read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "app.yaml").read_text(encoding="utf-8"))
+    return loaded
 
 
 def test_the_manifest_is_valid_against_slacks_schema(manifest: dict[str, Any]) -> None:

@@ -199,7 +199,7 @@ def _image(out: _Writer, block: JsonDict, _errors: dict[str, str]) -> None:
 
 def _input(out: _Writer, block: JsonDict, errors: dict[str, str]) -> None:
     optional = " (optional)" if block.get("optional") else ""
-    element = block.get("element") if isinstance(block.get("element"), dict) else {}
+    element = found if isinstance(found := block.get("element"), dict) else {}
     out.add(f"{out.text(block.get('label'))}{optional}: <{_describe_input(element, out.text)}>")
     if block.get("hint"):
         out.add(out.style.dim(out.text(block["hint"])), indent="    ")

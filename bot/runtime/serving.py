@@ -14,13 +14,12 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from waitress import create_server
-from waitress.server import BaseWSGIServer
+from waitress.server import BaseWSGIServer, create_server
 
 from bot.runtime.app import create_app, services_for
 from bot.runtime.background import start_background
 from bot.runtime.settings import Settings, SettingsError
-from bot.runtime.waitress_thread import stop_server_thread
+from bot.runtime.waitress_thread import bound_port, stop_server_thread
 from bot.runtime.work_processes import ProcessLazyListenerRunner, run_lazy_in_processes
 from storage.db.database import Database, open_database
 
@@ -99,7 +98,7 @@ def start_in_thread(
     def stop() -> None:
         stop_server_thread(server, thread)
 
-    return RunningServer(int(server.effective_port), stop)  # type: ignore[arg-type]
+    return RunningServer(bound_port(server), stop)
 
 
 ACK_SWITCH_INTERVAL = 0.001
@@ -175,7 +174,7 @@ def run_socket_mode(settings: Settings) -> None:
     handler = SocketModeHandler(opened.app, settings.slack_app_token)
     ready_for_acks()
     try:
-        handler.start()
+        handler.start()  # type: ignore[no-untyped-call]  # slack_bolt leaves start() unannotated
     finally:
         background.stop()
         opened.close()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.pool import Pool
 from typing import Any
@@ -42,7 +42,7 @@ class LazyRequest:
     """What a worker needs to dispatch a request again: plain data that pickles."""
 
     body: str | dict[str, Any]
-    headers: dict[str, list[str]]
+    headers: dict[str, Sequence[str]]
     mode: str
     function: str
 
@@ -53,7 +53,11 @@ class LazyRequest:
         return cls(body, dict(request.headers), request.mode, request.lazy_function_name)
 
     def to_bolt(self) -> BoltRequest:
-        headers = {**self.headers, LAZY_ONLY: ["1"], LAZY_FUNCTION: [self.function]}
+        headers: dict[str, str | Sequence[str]] = {
+            **self.headers,
+            LAZY_ONLY: ["1"],
+            LAZY_FUNCTION: [self.function],
+        }
         return BoltRequest(body=self.body, headers=headers, mode=self.mode)
 
 

@@ -76,7 +76,7 @@ class FeaturedProject:
 # --- finding circles, always through the caller's organisation --------------------------------
 
 
-def circles_of(org_key: str) -> Select[tuple[Circle]]:
+def circles_of(org_key: str) -> Select[Circle]:
     return (
         select(Circle)
         .join(Workspace, Workspace.id == Circle.workspace_id)

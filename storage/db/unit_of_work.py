@@ -27,6 +27,8 @@ from storage.ledger.postings import InsufficientBalance
 CONFLICT_RETRIES = 5
 
 R = TypeVar("R")
+# An outcome only hands its result out, so an Outcome[GrantResult] is an Outcome[object].
+R_co = TypeVar("R_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,10 @@ class Retry(Exception):
 
 
 @dataclass(frozen=True)
-class Outcome(Generic[R]):
+class Outcome(Generic[R_co]):
     """What came of an operation: its result, or the refusal that left everything unchanged."""
 
-    result: R | None
+    result: R_co | None
     refusal: Refusal | None = None
     replayed: bool = False
 
@@ -67,7 +69,7 @@ class Outcome(Generic[R]):
     def ok(self) -> bool:
         return self.refusal is None
 
-    def value(self) -> R:
+    def value(self) -> R_co:
         if self.result is None:
             raise ValueError(self.refusal.message if self.refusal else "no result")
         return self.result
@@ -142,7 +144,8 @@ def _is_transient(error: OperationalError) -> bool:
 
 
 def _encode(result: Any) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(result), default=str))
+    encoded: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(result), default=str))
+    return encoded
 
 
 def _decode(result_type: type[R], data: dict[str, Any]) -> R:

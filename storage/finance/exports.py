@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from storage.db.clock import utcnow
+from storage.db.engine import rowcount
 from storage.db.unit_of_work import transaction
 from storage.finance.models import Export
 from storage.installations.models import Workspace
@@ -166,12 +167,14 @@ def _claim(
             if earlier is not None:
                 return earlier
             batch = _new_export(session, kind, period, now)
-            claimed = session.execute(
-                update(source.export.class_)
-                .where(source.export.is_(None), claimable)
-                .values({source.export.key: batch.export_id})
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            claimed = rowcount(
+                session.execute(
+                    update(source.export.class_)
+                    .where(source.export.is_(None), claimable)
+                    .values({source.export.key: batch.export_id})
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if require_rows and not claimed:
                 raise _NothingToClaim
             return batch
@@ -198,7 +201,7 @@ def _new_export(session: Session, kind: str, period: str, now: datetime) -> Expo
     return ExportBatch(export_id, kind, period, created=True)
 
 
-def _per_lender(source: _Source, export_id: int) -> Select[tuple[str, str, str, int]]:
+def _per_lender(source: _Source, export_id: int) -> Select[str, str, str, int]:
     return (
         select(
             Lender.slack_user_id,

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from storage.db.engine import rowcount
 from storage.installations.models import Workspace
 
 
@@ -37,4 +38,4 @@ def deactivate_workspace(session: Session, org_key: str, *, now: datetime) -> bo
         .where(Workspace.org_key == org_key, Workspace.active.is_(True))
         .values(active=False, deactivated_at=now)
     )
-    return done.rowcount == 1
+    return rowcount(done) == 1

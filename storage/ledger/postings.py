@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
+    SQLColumnExpression,
     func,
     insert,
     literal,
@@ -24,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from storage.db.engine import rowcount
 from storage.ledger.models import (
     Account,
     AccountKind,
@@ -102,14 +104,14 @@ def move_balance(session: Session, account_id: int, delta: int) -> None:
         statement = statement.where(
             Account.kind.not_in(GUARDED_KINDS) | (Account.balance + delta >= 0)
         )
-    if session.execute(statement.values(balance=Account.balance + delta)).rowcount != 1:
+    if rowcount(session.execute(statement.values(balance=Account.balance + delta))) != 1:
         raise InsufficientBalance(account_id)
 
 
 def post_rows(
     session: Session,
     kind: str,
-    rows: Select[tuple[int, int, int | None]] | CompoundSelect,
+    rows: Select[int, int, int | None] | CompoundSelect[int, int, int],
     *,
     now: datetime,
     operation_key: str | None = None,
@@ -163,10 +165,10 @@ def new_transaction(
 
 def move_pledges(
     condition: ColumnElement[bool],
-    amount: ColumnElement[int],
+    amount: SQLColumnExpression[int],
     source: AccountKind,
     target: AccountKind,
-) -> CompoundSelect:
+) -> CompoundSelect[int, int, int]:
     """Legs moving ``amount`` of each chosen live pledge from one lender account to another."""
     legs = []
     for kind, sign in ((source, -1), (target, 1)):

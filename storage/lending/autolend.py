@@ -44,7 +44,7 @@ def run_autolend(
     return AutolendResult(len(lenders), pledges, amount)
 
 
-def _eligible(rules: LendingRules) -> Select[tuple[int, int, str | None, str | None]]:
+def _eligible(rules: LendingRules) -> Select[int, int, str | None, str | None]:
     return (
         select(Lender.id, Account.balance, Lender.autolend_country, Lender.autolend_sector)
         .join(Account, (Account.lender_id == Lender.id) & (Account.kind == AccountKind.AVAILABLE))

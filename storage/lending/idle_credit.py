@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.ledger.models import Account, AccountKind, LedgerTransaction, Posting
@@ -37,7 +36,7 @@ def idle_credit_reminders(
     return TickResult(queued, queued)
 
 
-def _idle_targets(month: str, minimum: int, since: datetime) -> Select[Any]:
+def _idle_targets(month: str, minimum: int, since: datetime) -> outbox.Targets:
     recent = (
         select(func.coalesce(func.sum(Posting.amount), 0))
         .join(LedgerTransaction, LedgerTransaction.id == Posting.transaction_id)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.circles.models import Circle, CircleMember
 from storage.db.clock import utcnow
+from storage.db.engine import rowcount
 from storage.db.unit_of_work import Outcome, Refusal, Refused, Retry, run
 from storage.ledger.accounts import lender_accounts, lender_balance
 from storage.ledger.models import AccountKind
@@ -222,7 +223,7 @@ def _take_new_money(
         )
         .values(new_money=LenderMonth.new_money + amount)
     )
-    if done.rowcount == 1:
+    if rowcount(done) == 1:
         return
     used = session.execute(
         select(LenderMonth.new_money).where(

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.db.engine import rowcount
 from storage.notifications.models import Notification, NotificationStatus
 
 _CLAIMED_COLUMNS = (
@@ -81,7 +82,8 @@ def claim_due(
             .values(status=NotificationStatus.SENDING, lease_until=now + lease)
             .returning(*_CLAIMED_COLUMNS)
         ).all()
-    return [Claimed(*row) for row in sorted(rows, key=lambda row: row.id)]
+    # By name: the typed columns stop at eight, so a positional row would not type-check.
+    return [Claimed(**row._mapping) for row in sorted(rows, key=lambda row: row.id)]
 
 
 def due_count(session: Session, *, now: datetime) -> int:
@@ -124,16 +126,18 @@ def _settle(
     # Only rows still held under this lease are settled: an operator's retry in between wins,
     # and so does another worker's claim after the lease expired.
     with factory() as session, session.begin():
-        return session.execute(
-            update(Notification)
-            .where(
-                Notification.id.in_(ids),
-                Notification.status == NotificationStatus.SENDING,
-                Notification.lease_until == lease_until,
+        return rowcount(
+            session.execute(
+                update(Notification)
+                .where(
+                    Notification.id.in_(ids),
+                    Notification.status == NotificationStatus.SENDING,
+                    Notification.lease_until == lease_until,
+                )
+                .values(lease_until=None, **values)
+                .execution_options(synchronize_session=False)
             )
-            .values(lease_until=None, **values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
 
 
 def mark_sent(
@@ -279,4 +283,4 @@ def revive(factory: sessionmaker[Session], notification_id: int, *, now: datetim
             .values(status=NotificationStatus.PENDING, attempts=0, due_at=now, last_error=None)
             .execution_options(synchronize_session=False)
         )
-        return done.rowcount == 1
+        return rowcount(done) == 1

@@ -167,7 +167,7 @@ def _news(available: int, pieces: _Pieces) -> LenderNews:
         available=available,
         invites=tuple(pieces.invites),
         idle_reminder=pieces.idle,
-        **lists,  # type: ignore[arg-type]
+        **lists,
     )
 
 
@@ -200,7 +200,9 @@ def _received(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, 
             )
             .group_by(Account.lender_id, Pledge.project_id)
         ).all()
-        received.update({(lender, project): int(total) for lender, project, total in rows})
+        received.update(
+            {(lender, project): int(total) for lender, project, total in rows if lender is not None}
+        )
     return received
 
 
@@ -280,7 +282,8 @@ def _impacts(session: Session, rows: Sequence[Claimed]) -> dict[int, str]:
         .where(ImpactUpdate.project_id.in_({row.project_id for row in rows}))
         .group_by(ImpactUpdate.project_id)
     )
-    by_project = dict(session.execute(latest).all()) if rows else {}
+    # Keyed by an optional id so that a row without a project looks up nothing.
+    by_project: dict[int | None, int] = dict(session.execute(latest).all()) if rows else {}
     wanted = {row.id: named.get(row.id, by_project.get(row.project_id)) for row in rows}
     texts = (
         dict(
@@ -380,7 +383,8 @@ def _circle_totals(session: Session, circle_ids: set[int]) -> dict[int, int]:
 
 def _circle_stakes(
     session: Session, pairs: set[tuple[int | None, int]]
-) -> dict[tuple[int, int], tuple[int, int]]:
+) -> dict[tuple[int, int | None], tuple[int, int]]:
+    # Keyed by an optional project so that a post without one looks up nothing.
     wanted = [(circle, project) for circle, project in pairs if circle is not None]
     if not wanted:
         return {}
@@ -398,7 +402,8 @@ def _circle_stakes(
     }
 
 
-def _pledges(session: Session, ids: list[Any]) -> dict[int, tuple[int, str]]:
+def _pledges(session: Session, ids: list[Any]) -> dict[int | None, tuple[int, str]]:
+    # Keyed by an optional id so that a payload without one looks up nothing.
     wanted = {int(pledge_id) for pledge_id in ids if pledge_id is not None}
     if not wanted:
         return {}

@@ -8,15 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import Integer, Select, String, literal, null, select, true
+from sqlalchemy import (
+    Integer,
+    Select,
+    SQLColumnExpression,
+    String,
+    cast,
+    literal,
+    null,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import JSON
 
 from storage.circles.models import Circle
+from storage.db.engine import rowcount
 from storage.lending.models import Lender, Pledge
 from storage.notifications.models import Notification, NotificationStatus
 
@@ -29,6 +40,8 @@ TARGET_COLUMNS = (
     "project_id",
     "circle_id",
 )
+# A query of targets: its columns, in order, are TARGET_COLUMNS.
+Targets: TypeAlias = Select[str, int, int, str, int, int]
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:
@@ -66,11 +79,11 @@ def enqueue(
             created_at=now,
         )
     )
-    return done.rowcount == 1
+    return rowcount(done) == 1
 
 
 def enqueue_select(
-    session: Session, *, kind: str, targets: Select[Any], payload: dict[str, Any], now: datetime
+    session: Session, *, kind: str, targets: Targets, payload: dict[str, Any], now: datetime
 ) -> int:
     """Queue one message per row of ``targets`` (labelled as TARGET_COLUMNS), in one statement."""
     chosen = targets.subquery()
@@ -85,14 +98,14 @@ def enqueue_select(
     ).where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
     columns = [*TARGET_COLUMNS, "kind", "payload", "status", "due_at", "attempts", "created_at"]
     statement = _insert_ignoring_duplicates(session).from_select(columns, rows)
-    return session.execute(statement).rowcount
+    return rowcount(session.execute(statement))
 
 
-def key(prefix: str, *parts: ColumnElement[Any]) -> ColumnElement[str]:
+def key(prefix: str, *parts: SQLColumnExpression[Any]) -> ColumnElement[str]:
     """A dedupe key built in SQL: ``prefix:part:part``."""
     expression: ColumnElement[str] = literal(prefix)
     for part in parts:
-        expression = expression + literal(":") + part.cast(String)
+        expression = expression + literal(":") + cast(part, String)
     return expression
 
 
@@ -105,7 +118,7 @@ def no_text() -> ColumnElement[str]:
     return null().cast(String)
 
 
-def lender_targets(prefix: str, project_ids: Select[tuple[int]]) -> Select[Any]:
+def lender_targets(prefix: str, project_ids: Select[int]) -> Targets:
     """One target per (project, lender) among the live pledges of the chosen projects."""
     return (
         select(
@@ -122,7 +135,7 @@ def lender_targets(prefix: str, project_ids: Select[tuple[int]]) -> Select[Any]:
     )
 
 
-def circle_targets(prefix: str, project_ids: Select[tuple[int]]) -> Select[Any]:
+def circle_targets(prefix: str, project_ids: Select[int]) -> Targets:
     """One target per (project, circle) that lent to the chosen projects: a channel post."""
     return (
         select(
@@ -140,7 +153,7 @@ def circle_targets(prefix: str, project_ids: Select[tuple[int]]) -> Select[Any]:
 
 
 def announce_to_lenders_and_circles(
-    session: Session, kind: str, project_ids: Select[tuple[int]], now: datetime
+    session: Session, kind: str, project_ids: Select[int], now: datetime
 ) -> None:
     """Tell every lender of the chosen projects, and every circle that lent to them."""
     enqueue_select(

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from functools import cache
 from zoneinfo import available_timezones
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from storage.db.engine import rowcount
 from storage.installations.models import Workspace
 from storage.lending.models import Lender
 
@@ -47,8 +48,8 @@ def update_profiles(session: Session, org_key: str, profiles: Sequence[Profile])
         }
         for p in profiles
     ]
-    new_name = func.coalesce(bindparam("p_name"), Lender.display_name)
-    new_tz = func.coalesce(bindparam("p_tz"), Lender.tz)
+    new_name: ColumnElement[str] = func.coalesce(bindparam("p_name"), Lender.display_name)
+    new_tz: ColumnElement[str] = func.coalesce(bindparam("p_tz"), Lender.tz)
     statement = (
         update(Lender)
         .where(
@@ -61,4 +62,4 @@ def update_profiles(session: Session, org_key: str, profiles: Sequence[Profile])
     )
     # core_only: an executemany keyed by our WHERE clause, not the ORM's update-by-primary-key.
     done = session.execute(statement, rows, execution_options={"dml_strategy": "core_only"})
-    return done.rowcount
+    return rowcount(done)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, distinct, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, UnaryExpression, distinct, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from storage.circles.models import Circle
 from storage.lending.models import Pledge
@@ -95,7 +96,7 @@ class ProjectDetail:
     updates: tuple[ImpactNote, ...]
 
 
-def _card_query() -> Select[tuple[Project, int | None]]:
+def _card_query() -> Select[Project, int | None]:
     return select(Project, Partner.risk_rating).join(Partner, Partner.id == Project.partner_id)
 
 
@@ -120,14 +121,14 @@ def _card(project: Project, risk_rating: int | None, now: datetime) -> ProjectCa
     )
 
 
-def _open_now(now: datetime) -> list[object]:
+def _open_now(now: datetime) -> list[ColumnElement[bool]]:
     return [Project.status == ProjectStatus.FUNDRAISING, Project.deadline > now]
 
 
 def filter_choices(session: Session, now: datetime) -> Choices:
     """Countries and sectors that have open projects, alphabetically."""
 
-    def values(column: object) -> tuple[str, ...]:
+    def values(column: InstrumentedAttribute[str]) -> tuple[str, ...]:
         query = select(column).distinct().where(*_open_now(now)).order_by(column)
         return tuple(session.execute(query).scalars())
 
@@ -156,7 +157,7 @@ def browse(
     return BrowsePage(cards=cards, page=page, has_more=len(rows) > per_page)
 
 
-def _browse_order(filters: BrowseFilters) -> list[object]:
+def _browse_order(filters: BrowseFilters) -> list[UnaryExpression[Any]]:
     if filters.ending_soon:
         return [Project.deadline.asc()]
     if filters.almost_funded:

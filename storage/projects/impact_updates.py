@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, func, insert, literal, select
+from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.clock import utcnow
@@ -77,7 +76,7 @@ def post_impact_update(
     return run(factory, "impact_update", None, {}, body, ImpactResult)
 
 
-def _impact_targets(update_id: int, project_id: int) -> Select[Any]:
+def _impact_targets(update_id: int, project_id: int) -> outbox.Targets:
     return (
         select(
             outbox.key("impact", literal(update_id), Pledge.lender_id).label("dedupe_key"),

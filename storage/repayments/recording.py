@@ -13,11 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import islice
-from typing import Any
 
 from sqlalchemy import (
     CompoundSelect,
-    Select,
     case,
     column,
     func,
@@ -411,7 +409,7 @@ def _drop_temp_tables(session: Session) -> None:
         session.execute(text(f"DROP TABLE IF EXISTS {name}"))
 
 
-def _share_legs() -> CompoundSelect:
+def _share_legs() -> CompoundSelect[int, int, int]:
     """Two legs per share: out of the lender's outstanding, into their available credit."""
     legs = []
     for kind, sign in ((AccountKind.OUTSTANDING, -1), (AccountKind.AVAILABLE, 1)):
@@ -452,7 +450,7 @@ def _apply_to_pledges_and_projects(session: Session, now: datetime) -> None:
     )
 
 
-def _repayment_targets(transaction_id: int) -> Select[Any]:
+def _repayment_targets(transaction_id: int) -> outbox.Targets:
     """One message per lender paid in this transaction: a round is one DM, not one per loan."""
     return select(
         outbox.key(f"repayment:{transaction_id}", Lender.id).label("dedupe_key"),

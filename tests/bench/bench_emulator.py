@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ def _connection_loop(load: Load, deadline: float, counts: list[int], slot: int) 
     sock.close()
 
 
-def _client_process(load: Load, start_at: float, results: Any) -> None:
+def _client_process(load: Load, start_at: float, results: Queue[int]) -> None:
     # Processes start staggered; all begin at the same wall-clock instant.
     time.sleep(max(0.0, start_at - time.time()))
     deadline = time.perf_counter() + load.seconds
@@ -120,7 +121,7 @@ def _client_process(load: Load, start_at: float, results: Any) -> None:
 def measure(load: Load, processes: int) -> float:
     """Requests per second sustained by ``processes`` client processes."""
     context = multiprocessing.get_context("spawn")
-    results = context.Queue()
+    results: Queue[int] = context.Queue()
     start_at = time.time() + 1.5
     workers = [
         context.Process(target=_client_process, args=(load, start_at, results))

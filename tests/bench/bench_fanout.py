@@ -285,7 +285,7 @@ def run_round(lenders: int, projects: int, per_minute: int, workers: int) -> Rou
 def unsettled(schema: str) -> int:
     engine = schema_engine(schema)
     with engine.connect() as connection:
-        left = connection.execute(
+        left: int = connection.execute(
             select(func.count()).where(Notification.status != NotificationStatus.SENT)
         ).scalar_one()
     engine.dispose()

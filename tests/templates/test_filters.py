@@ -44,7 +44,9 @@ def test_money_delegates_integer_cents_to_storage(fake_money: list[tuple[int, st
 
 
 @pytest.mark.parametrize("bad", [20.5, True, "2000", None])
-def test_money_refuses_anything_but_integer_cents(fake_money: list, bad: object) -> None:
+def test_money_refuses_anything_but_integer_cents(
+    fake_money: list[tuple[int, str]], bad: object
+) -> None:
     with pytest.raises(TypeError):
         money(bad)  # type: ignore[arg-type]
 

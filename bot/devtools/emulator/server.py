@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from waitress import create_server
-from waitress.server import BaseWSGIServer, MultiSocketServer
+from waitress.server import BaseWSGIServer, create_server
 
 from bot.devtools.emulator.rate_limits import RateLimiter
 from bot.devtools.emulator.state import (
@@ -23,7 +22,7 @@ from bot.devtools.emulator.state import (
     WorkspaceState,
 )
 from bot.devtools.emulator.web_api import METHODS, message_content
-from bot.runtime.waitress_thread import stop_server_thread
+from bot.runtime.waitress_thread import bound_port, stop_server_thread
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -198,7 +197,7 @@ class BackgroundServer:
         self.host = host
         self.port = port
         self.threads = threads
-        self._server: BaseWSGIServer | MultiSocketServer | None = None
+        self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -213,7 +212,7 @@ class BackgroundServer:
         )
         assert isinstance(server, BaseWSGIServer)
         self._server = server
-        self.port = int(server.effective_port)  # type: ignore[arg-type]
+        self.port = bound_port(server)
         self._thread = threading.Thread(target=server.run, name="emulator-http", daemon=True)
         self._thread.start()
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any, BinaryIO
 
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import FromClause, Table, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -186,6 +186,7 @@ def _project_values(
     }
 
 
-def _insert_ignoring_conflicts(session: Session, table: Table) -> Any:
+def _insert_ignoring_conflicts(session: Session, table: FromClause) -> Any:
+    assert isinstance(table, Table)  # a model's __table__ is typed as any FromClause
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
     return dialect.insert(table).on_conflict_do_nothing()

@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -169,7 +170,7 @@ def test_mrkdwn_shows_escaped_text_literally_and_slack_tokens_as_words() -> None
 
 
 def test_hostile_blocks_cannot_reach_the_terminal() -> None:
-    blocks = [
+    blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "\x1b[31mred\x9b header"}},
         {
             "type": "section",

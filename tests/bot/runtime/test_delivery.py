@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from bot.devtools.emulator import Emulator, EmulatorConfig, RateLimitConfig, validate_message_blocks
+from bot.devtools.emulator import (
+    Call,
+    Emulator,
+    EmulatorConfig,
+    RateLimitConfig,
+    validate_message_blocks,
+)
 from bot.runtime.delivery import (
     POST_MESSAGE_BUDGET,
     DeliverySettings,
@@ -503,7 +509,10 @@ def test_a_worker_killed_mid_fan_out_loses_nothing_and_duplicates_only_what_was_
     postgres_db: Database, slack: Emulator, clock: FakeClock
 ) -> None:
     users = bulk_lenders(postgres_db, slack, 600, clock)
-    delivered = lambda: [c for c in slack.calls("chat.postMessage") if c.status == 200]  # noqa: E731
+
+    def delivered() -> list[Call]:
+        return [c for c in slack.calls("chat.postMessage") if c.status == 200]
+
     first = start_worker_process(postgres_db, slack, per_minute=12_000)
     deadline = time.monotonic() + 30
     while len(delivered()) < 150 and time.monotonic() < deadline:

@@ -315,16 +315,16 @@ class LendingMachine(RuleBasedStateMachine):
             assert balances[(lender, AccountKind.AVAILABLE)] == model.available
             assert balances[(lender, AccountKind.COMMITTED)] == model.committed
             assert balances[(lender, AccountKind.OUTSTANDING)] == model.outstanding
-        for project_id, model in self.model.items():
+        for project_id, expected in self.model.items():
             stored = projects[project_id]
             assert 0 <= stored.funded <= stored.amount
             assert (stored.funded, stored.repaid, stored.lost) == (
-                model.funded,
-                model.repaid,
-                model.lost,
+                expected.funded,
+                expected.repaid,
+                expected.lost,
             )
-            assert stored.status == model.status
-            for item in model.pledges:
+            assert stored.status == expected.status
+            for item in expected.pledges:
                 assert pledges[item.pledge_id] == item.repaid
 
 

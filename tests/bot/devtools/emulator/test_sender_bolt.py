@@ -17,7 +17,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from bot.devtools.emulator import AppSender, BackgroundServer, Emulator, Tamper, User
+from bot.devtools.emulator import AppSender, BackgroundServer, Emulator, Message, Tamper, User
 
 LEND_MODAL: dict[str, Any] = {
     "type": "modal",
@@ -146,6 +146,7 @@ def test_slash_command_is_signed_and_shaped_like_slack(
     assert seen["command"]["command"] == "/lend"
     # The ack's text is shown to the user alone, as Slack shows it.
     (message,) = delivery.recorded
+    assert isinstance(message, Message)
     assert message.text == "Usage: /lend open" and message.ephemeral_to == alice.id
     assert slack.ephemerals(alice.id) == [message]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -97,7 +98,7 @@ def test_post_message_by_channel_name_and_to_a_user(
 
 def test_post_message_blocks_as_form_string(slack: Emulator, general: Channel) -> None:
     form = {"token": slack.bot_token, "channel": general.id, "blocks": json.dumps([SECTION])}
-    body = "&".join(f"{k}={urllib.request.quote(v)}" for k, v in form.items()).encode()
+    body = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in form.items()).encode()
     with urllib.request.urlopen(slack.base_url + "chat.postMessage", data=body) as response:
         assert json.load(response)["ok"] is True
     assert slack.messages(general.id)[0].blocks[0]["text"]["text"] == "Hello"
