@@ -17,7 +17,7 @@ from slack_bolt import App
 from handlers.circles import MENTION
 from handlers.context import CommandRequest, Reply, Services, Subcommand
 from handlers.lending import problem
-from storage.db.unit_of_work import Outcome, transaction
+from storage.db.unit_of_work import Outcome, Refused, transaction
 from storage.finance.statistics import programme_stats
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending.credit import grant_credit
@@ -47,10 +47,13 @@ def answer(request: CommandRequest, action: str, outcome: Outcome[Any]) -> Reply
     return done(request, action, outcome.value())
 
 
-def project_id(request: CommandRequest, ref: str) -> int | None:
+def project_id(request: CommandRequest, ref: str) -> int | Reply:
+    """The project an operator names, or the reply saying why it names none."""
     with request.services.db.reads() as session:
-        found = find_project(session, ref)
-        return None if found is None else found.id
+        try:
+            return find_project(session, ref).id
+        except Refused as refused:
+            return problem(refused.refusal.message)
 
 
 def amount(request: CommandRequest, text: str) -> int:
@@ -75,8 +78,8 @@ def impact_update(request: CommandRequest) -> Reply:
     if len(words) < 2:
         return usage("Say which project and what happened: `/lend admin update REF TEXT`.")
     project = project_id(request, words[0])
-    if project is None:
-        return problem(f"There is no project {words[0][:20]!r}.")
+    if isinstance(project, Reply):
+        return project
     outcome = post_impact_update(
         request.services.db.sessions,
         project,
@@ -92,8 +95,8 @@ def repay(request: CommandRequest) -> Reply:
     if len(request.args) not in (3, 4):
         return usage("Say `/lend admin repay REF AMOUNT [REFERENCE]`.")
     project = project_id(request, request.args[1])
-    if project is None:
-        return problem(f"There is no project {request.args[1][:20]!r}.")
+    if isinstance(project, Reply):
+        return project
     reference = request.args[3] if len(request.args) == 4 else f"slack:{request.trigger_id}"
     item = RepaymentInput(
         project_id=project,
@@ -111,8 +114,8 @@ def mark_default(request: CommandRequest) -> Reply:
     if len(request.args) < 2:
         return usage("Say `/lend admin default REF [REASON]`.")
     project = project_id(request, request.args[1])
-    if project is None:
-        return problem(f"There is no project {request.args[1][:20]!r}.")
+    if isinstance(project, Reply):
+        return project
     outcome = default_project(
         request.services.db.sessions,
         project,

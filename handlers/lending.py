@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from handlers.acks import on_action
 from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
 from handlers.home import publish_home
-from storage.db.unit_of_work import transaction
+from storage.db.unit_of_work import Refused, transaction
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending import portfolio
 from storage.lending.credit import withdraw
@@ -35,12 +35,13 @@ from storage.lending.models import Lender, NotifyMode
 from storage.lending.pledges import PledgeRequest, amount_refusal, pledge
 from storage.projects import catalogue
 from storage.projects.catalogue import BrowseFilters, Choices, ProjectCard
-from storage.projects.references import find_project
+from storage.projects.references import find_project, unknown_project
 from templates.render import RenderedMessage, render_message, render_view
 
 PER_PAGE = 5
 PORTFOLIO_LOANS = 10
 FLAGS = {"women": "women", "ending-soon": "ending_soon", "almost-funded": "almost_funded"}
+BROWSE_HINT = "Find one with `/lend browse`, then copy its reference."
 _INTENT = re.compile(r"^[0-9a-f]{32}$")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -171,12 +172,13 @@ def project(request: CommandRequest) -> Reply:
     if len(request.args) != 1:
         return problem("Which project? Give its reference, like `/lend project K653051`.")
     with services.db.reads() as session:
-        found = find_project(session, request.args[0])
-        detail = found and catalogue.project_detail(session, found.id, services.clock())
-    if not detail:
-        return problem(
-            "I can't find that project.", "Find one with `/lend browse`, then copy its reference."
-        )
+        try:
+            found = find_project(session, request.args[0])
+        except Refused as refused:
+            return problem(refused.refusal.message, BROWSE_HINT)
+        detail = catalogue.project_detail(session, found.id, services.clock())
+    if detail is None:
+        return problem(unknown_project(request.args[0]).refusal.message, BROWSE_HINT)
     return Reply(message("project.json.j2", services, detail=detail))
 
 
@@ -245,9 +247,10 @@ def pledge_command(request: CommandRequest) -> Reply:
     if isinstance(amount, str):
         return problem(amount)
     with services.db.reads() as session:
-        found = find_project(session, request.args[0])
-    if found is None:
-        return problem("I can't find that project.", "Find one with `/lend browse`.")
+        try:
+            found = find_project(session, request.args[0])
+        except Refused as refused:
+            return problem(refused.refusal.message, BROWSE_HINT)
     intent = PledgeIntent(found.id, amount, None, new_intent())
     proposal = propose(services, request.identity, intent)
     if isinstance(proposal, str):

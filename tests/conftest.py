@@ -1,4 +1,9 @@
-"""Databases for the tests: a fresh SQLite file and a private PostgreSQL schema per test."""
+"""Databases for the tests: a fresh SQLite file and a private PostgreSQL schema per test.
+
+Every test that had a database ends with the reconciliation (`microlend check`): whatever the
+test did, the books must still agree with the rows they come from. A test that builds an
+inconsistent state on purpose says so with ``@pytest.mark.unreconciled``.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from storage.db.database import Database, open_database
 from storage.db.engine import make_engine
 from storage.db.migrate import upgrade
 from storage.lending.rules import LendingRules
+from tests.reconciled import assert_reconciled
 
 POSTGRES_URL = os.environ.get(
     "MICROLEND_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -57,15 +63,23 @@ def sqlite_database(template: Path, directory: Path) -> Database:
     return open_database(f"sqlite:///{path}", auto_upgrade=False)
 
 
+def reconcile_after(request: pytest.FixtureRequest, database: Database) -> None:
+    if request.node.get_closest_marker("unreconciled") is None:
+        assert_reconciled(database)
+
+
 @pytest.fixture
-def sqlite_db(sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
+def sqlite_db(
+    sqlite_template: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Database]:
     database = sqlite_database(sqlite_template, tmp_path)
     yield database
+    reconcile_after(request, database)
     database.dispose()
 
 
 @pytest.fixture
-def postgres_db(postgres_available: bool) -> Iterator[Database]:
+def postgres_db(postgres_available: bool, request: pytest.FixtureRequest) -> Iterator[Database]:
     if not postgres_available:
         pytest.skip(f"no PostgreSQL server reachable at {POSTGRES_URL}")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -74,7 +88,9 @@ def postgres_db(postgres_available: bool) -> Iterator[Database]:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
     upgrade(engine)
-    yield Database.on(engine)
+    database = Database.on(engine)
+    yield database
+    reconcile_after(request, database)
     engine.dispose()
     with admin.begin() as connection:
         connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))

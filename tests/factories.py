@@ -38,6 +38,7 @@ def make_project(
     with db.sessions() as session, session.begin():
         project = Project(
             reference=f"T{number}",
+            source=f"partner:p{number}",
             external_id=f"test-{number}",
             partner_id=partner_id,
             borrower=f"Borrower {number}",

@@ -317,8 +317,6 @@ def feature_project(
         circle = find_circle(session, identity.org_key, channel_id=channel_id, circle_id=None)
         _require_lead(session, circle, identity, "feature a project")
         project = find_project(session, ref)
-        if project is None:
-            raise Refused("unknown_project", f"There is no project {ref[:20]!r}.")
         if not is_open(project, moment):
             raise Refused(
                 "project_closed",

@@ -56,14 +56,16 @@ def pledge(
     key: str | None,
     now: datetime | None = None,
 ) -> Outcome[PledgeResult]:
-    """Lend ``amount`` to a project: from available credit first, the rest as payroll money."""
-    moment = now or utcnow()
+    """Lend ``amount`` to a project: from available credit first, the rest as payroll money.
+
+    Without ``now`` the clock is read in each attempt: a retry after the deadline must see it.
+    """
     return run(
         factory,
         "pledge",
         key,
         _params(request),
-        lambda session: _pledge(session, request, rules, moment, key),
+        lambda session: _pledge(session, request, rules, now or utcnow(), key),
         PledgeResult,
     )
 
@@ -257,9 +259,14 @@ def _add_funding(session: Session, project: Project, amount: int, rules: Lending
         return project.amount - funded
     session.refresh(project)
     still_needed = project.amount - project.funded
-    if project.status != ProjectStatus.FUNDRAISING or still_needed == 0:
+    if project.status == ProjectStatus.FUNDED or still_needed == 0:
         raise Refused(
             "project_closed", f"{project.reference} was just fully funded by other lenders."
+        )
+    if project.status != ProjectStatus.FUNDRAISING:
+        raise Refused(
+            "project_closed",
+            f"{project.reference} is no longer raising money ({project.status.value}).",
         )
     if amount < rules.min_pledge and amount != still_needed:
         raise Retry()

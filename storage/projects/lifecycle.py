@@ -9,6 +9,7 @@ from sqlalchemy import func, literal, select, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.clock import utcnow
+from storage.db.engine import rowcount
 from storage.db.unit_of_work import Outcome, Refused, run
 from storage.ledger.accounts import system_account
 from storage.ledger.models import Account, AccountKind
@@ -34,51 +35,75 @@ class DefaultResult:
     lenders: int
 
 
+# Projects claimed by one expiry transaction: the refunds of a chunk stay one statement each,
+# and a transaction stays short however many projects are due.
+EXPIRY_CHUNK = 1_000
+
+
 def expire_due_projects(
     factory: sessionmaker[Session], *, now: datetime | None = None
 ) -> ExpiryResult:
     """Close every project whose deadline passed unfilled; each pledge returns to credit.
 
-    Set-based: the refunds of all due projects are one transaction, however many there are,
-    and a second run finds nothing left to do.
+    Chunk by chunk, each in one transaction that first claims its projects (marks them
+    expired in one conditional UPDATE) and only then refunds their pledges. A second runner
+    finds the claimed projects no longer fundraising; a pledge either landed before the claim
+    (it is refunded with the others) or comes after it and is refused, as its own conditional
+    UPDATE finds the project closed. On PostgreSQL the claim skips rows other transactions
+    hold, so two runners share the work instead of waiting, and a project whose pledge is in
+    flight expires at the next run.
     """
     moment = now or utcnow()
-    with factory() as session, session.begin():
-        due = list(
-            session.execute(
-                select(Project.id).where(
-                    Project.status == ProjectStatus.FUNDRAISING, Project.deadline <= moment
-                )
-            ).scalars()
-        )
-        if not due:
-            return ExpiryResult(0, 0)
-        chosen = Pledge.project_id.in_(due)
-        refunded = session.execute(
-            select(func.count()).where(chosen, Pledge.refunded.is_(False))
-        ).scalar_one()
-        post_rows(
-            session,
-            "expire",
-            move_pledges(chosen, Pledge.amount, AccountKind.COMMITTED, AccountKind.AVAILABLE),
-            now=moment,
-        )
+    expired = refunded = 0
+    while True:
+        chunk = run(
+            factory, "expire", None, {}, lambda s: _expire_chunk(s, moment), ExpiryResult
+        ).value()
+        expired += chunk.expired_projects
+        refunded += chunk.refunded_pledges
+        if chunk.expired_projects < EXPIRY_CHUNK:
+            return ExpiryResult(expired, refunded)
+
+
+def _expire_chunk(session: Session, now: datetime) -> ExpiryResult:
+    fundraising = Project.status == ProjectStatus.FUNDRAISING
+    due = (
+        select(Project.id)
+        .where(fundraising, Project.deadline <= now)
+        .order_by(Project.id)
+        .limit(EXPIRY_CHUNK)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = list(
+        session.execute(
+            update(Project)
+            .where(Project.id.in_(due.scalar_subquery()), fundraising, Project.deadline <= now)
+            .values(status=ProjectStatus.EXPIRED, closed_at=now)
+            .returning(Project.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    if not claimed:
+        return ExpiryResult(0, 0)
+    chosen = Pledge.project_id.in_(claimed)
+    post_rows(
+        session,
+        "expire",
+        move_pledges(chosen, Pledge.amount, AccountKind.COMMITTED, AccountKind.AVAILABLE),
+        now=now,
+    )
+    refunded = rowcount(
         session.execute(
             update(Pledge)
-            .where(chosen)
+            .where(chosen, Pledge.refunded.is_(False))
             .values(refunded=True)
             .execution_options(synchronize_session=False)
         )
-        session.execute(
-            update(Project)
-            .where(Project.id.in_(due))
-            .values(status=ProjectStatus.EXPIRED, closed_at=moment)
-            .execution_options(synchronize_session=False)
-        )
-        outbox.announce_to_lenders_and_circles(
-            session, "expired", select(Project.id).where(Project.id.in_(due)), moment
-        )
-        return ExpiryResult(len(due), refunded)
+    )
+    outbox.announce_to_lenders_and_circles(
+        session, "expired", select(Project.id).where(Project.id.in_(claimed)), now
+    )
+    return ExpiryResult(len(claimed), refunded)
 
 
 def default_project(
@@ -93,7 +118,8 @@ def default_project(
     moment = now or utcnow()
 
     def body(session: Session) -> DefaultResult:
-        project = session.get(Project, project_id)
+        # Locked: a repayment recorded meanwhile would change what is left to lose.
+        project = session.get(Project, project_id, with_for_update=True)
         if project is None:
             raise Refused("unknown_project", "There is no such project.")
         if project.status not in LENT_STATUSES:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,11 +59,15 @@ class Project(Base):
         CheckConstraint("lost >= 0", name="lost_nonnegative"),
         CheckConstraint("term_months > 0", name="term_positive"),
         Index("ix_projects_status_deadline", "status", "deadline"),
+        # A source's ids are its own: Kiva's loan 1134814 and a partner's 1134814 are two loans.
+        UniqueConstraint("source", "external_id", name="uq_projects_source_external_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
-    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # "kiva", or "partner:<partner's external id>" for microlend's own formats.
+    source: Mapped[str] = mapped_column(String(80))
+    external_id: Mapped[str] = mapped_column(String(64), index=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
     borrower: Mapped[str] = mapped_column(String(200))
     purpose: Mapped[str] = mapped_column(Text)

@@ -272,7 +272,11 @@ class _ProjectState:
 
 
 def _project_states(session: Session, project_ids: list[int]) -> dict[int, _ProjectState]:
-    """What validation needs of each project, loaded in chunks rather than one by one."""
+    """What validation needs of each project, loaded in chunks rather than one by one.
+
+    The rows stay locked until the round commits: a default recorded meanwhile would
+    otherwise leave these figures stale (it waits, then finds the repayments recorded).
+    """
     wanted = sorted(set(project_ids))
     states: dict[int, _ProjectState] = {}
     for start in range(0, len(wanted), 500):
@@ -282,7 +286,10 @@ def _project_states(session: Session, project_ids: list[int]) -> dict[int, _Proj
                 Project.reference,
                 Project.status,
                 Project.funded - Project.repaid - Project.lost,
-            ).where(Project.id.in_(wanted[start : start + 500]))
+            )
+            .where(Project.id.in_(wanted[start : start + 500]))
+            .order_by(Project.id)
+            .with_for_update()
         )
         states.update({row[0]: _ProjectState(*row[1:]) for row in rows})
     return states

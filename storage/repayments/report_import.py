@@ -7,16 +7,14 @@ the payment, which is the idempotency key: importing a report again pays nothing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import BinaryIO
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.clock import utcnow
-from storage.db.unit_of_work import Refusal, transaction
+from storage.db.unit_of_work import Refusal, Refused, transaction
 from storage.importing.rows import (
     BATCH_SIZE,
     BadRow,
@@ -31,7 +29,7 @@ from storage.importing.rows import (
 )
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending.rules import LendingRules
-from storage.projects.models import Project
+from storage.projects.references import resolve_projects
 from storage.repayments.recording import RepaymentInput, record_repayment
 
 COLUMNS = ("project", "amount", "date", "reference")
@@ -59,7 +57,7 @@ def import_repayments(
     for batch in batched(read_csv(stream, COLUMNS), batch_size):
         parsed = parse_rows(batch, lambda row: _parse(row, rules.currency, moment), report)
         with transaction(factory) as session:
-            projects = _project_ids(session, [row.project for _line, row in parsed])
+            projects = resolve_projects(session, {row.project for _line, row in parsed})
         for line, row in parsed:
             _record(factory, line, row, projects, rules, moment, report)
     return report.report()
@@ -81,34 +79,18 @@ def _parse(row: SourceRow, currency: str, now: datetime) -> RepaymentRow:
     )
 
 
-def _project_ids(session: Session, wanted: Sequence[str]) -> dict[str, int]:
-    """Project ids by what the report calls them: reference (any case) or external id."""
-    found = session.execute(
-        select(Project.id, Project.reference, Project.external_id).where(
-            or_(
-                Project.reference.in_({ref.upper() for ref in wanted}),
-                Project.external_id.in_(set(wanted)),
-            )
-        )
-    )
-    ids: dict[str, int] = {}
-    for project_id, reference, external_id in found:
-        ids[reference] = ids[external_id] = project_id
-    return ids
-
-
 def _record(
     factory: sessionmaker[Session],
     line: int,
     row: RepaymentRow,
-    projects: dict[str, int],
+    projects: dict[str, int | Refused],
     rules: LendingRules,
     now: datetime,
     report: ReportBuilder,
 ) -> None:
-    project_id = projects.get(row.project, projects.get(row.project.upper()))
-    if project_id is None:
-        report.skip(line, f"no project {row.project}")
+    project_id = projects[row.project]
+    if isinstance(project_id, Refused):
+        report.skip(line, project_id.refusal.message)
         return
     item = RepaymentInput(project_id, row.amount, row.paid_on, row.reference)
     outcome = record_repayment(factory, item, rules, now=now)

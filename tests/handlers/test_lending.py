@@ -94,7 +94,7 @@ def test_project_card_tells_the_story(harness: Harness) -> None:
     for expected in ("Cusco", "Farming", "*Schedule*", "0 colleagues", "*Circles lending*"):
         assert expected in text
     harness.command(alice.id, "project NOPE")
-    assert "can't find that project" in harness.reply_text(alice.id)
+    assert "There is no project “NOPE”" in harness.reply_text(alice.id)
 
 
 def test_pledge_command_confirms_then_lends_once_on_double_click(harness: Harness) -> None:
@@ -125,7 +125,7 @@ def test_pledge_command_confirms_then_lends_once_on_double_click(harness: Harnes
         ("pledge {ref} $20", "not USD"),
         ("pledge {ref} 5000", "pledge at most €100.00"),
         ("pledge {ref}", "like `/lend pledge"),
-        ("pledge NOPE 20", "can't find that project"),
+        ("pledge NOPE 20", "There is no project “NOPE”"),
     ],
 )
 def test_pledge_errors_name_the_rule(harness: Harness, text: str, rule: str) -> None:

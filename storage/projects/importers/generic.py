@@ -5,8 +5,8 @@ Columns (CSV header names, or JSON keys; amounts in the platform currency, never
 =================== ========= ====================================================================
 column              required  meaning
 =================== ========= ====================================================================
-external_id         yes       the partner's id for the loan (at most 64 characters); the key that
-                              makes re-imports change nothing
+external_id         yes       the partner's id for the loan (at most 64 characters), unique among
+                              that partner's loans: the key that makes re-imports change nothing
 borrower            yes       who borrows: a name or "Group of 5 borrowers" (truncated at 200)
 purpose             yes       what the loan is for (truncated at 1,000 characters)
 country_code        yes       ISO 3166 two-letter code, e.g. PE
@@ -84,7 +84,9 @@ def parse_row(row: SourceRow, *, currency: str) -> ProjectRow:
     external_id = _external_id(row)
     country = text(row, "country", 100)
     who = borrowers(row, "borrower_genders")
+    partner = _partner(row, country)
     return ProjectRow(
+        source=f"partner:{partner.external_id}",
         external_id=external_id,
         reference=reference_for(REFERENCE_PREFIX, external_id),
         borrower=text(row, "borrower", 200, truncate=True),
@@ -105,7 +107,7 @@ def parse_row(row: SourceRow, *, currency: str) -> ProjectRow:
         deadline=timestamp(row, "deadline"),
         photo_url=_photo_url(row),
         tags="",
-        partner=_partner(row, country),
+        partner=partner,
     )
 
 

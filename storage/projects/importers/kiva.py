@@ -50,6 +50,7 @@ COLUMNS = (
     "borrower_genders",
     "repayment_interval",
 )
+SOURCE = "kiva"
 # Operands of at most 40 digits each: a product of 100 digits is always exact.
 _EXACT = Context(prec=100, traps=[Inexact])
 MAX_RATE = Decimal(100_000)
@@ -67,6 +68,7 @@ def parse_row(row: SourceRow, *, usd_rate: Decimal) -> ProjectRow:
     sector = text(row, "sector", 100)
     who = borrowers(row, "borrower_genders")
     return ProjectRow(
+        source=SOURCE,
         external_id=kiva_id,
         reference=reference_for("K", kiva_id),
         borrower=_describe(who, activity),

@@ -1,21 +1,22 @@
 """Loading projects and their partners, in batches of set-based inserts.
 
 Each batch is one transaction: its partners are inserted if new, then its projects. A project
-already present (by external id) is left exactly as it is, so re-importing a file changes
-nothing; the inserts also ignore conflicts, so two imports racing each other cannot fail.
+already present (by its source and the source's id) is left exactly as it is, so re-importing
+a file changes nothing; the inserts also ignore conflicts, so two imports racing each other
+cannot fail.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any, BinaryIO
 
-from sqlalchemy import FromClause, Table, func, or_, select
+from sqlalchemy import FromClause, Table, func, or_, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +37,10 @@ from storage.lending.rules import LendingRules
 from storage.projects.importers import generic, kiva
 from storage.projects.importers.project_rows import ProjectRow
 from storage.projects.models import Partner, Project, ProjectStatus
+from storage.projects.references import alternative_references
+
+# "mlimport" in ASCII: the transaction lock that serialises project imports on PostgreSQL.
+IMPORT_LOCK_KEY = 0x6D6C696D706F7274
 
 
 class ProjectFormat(enum.StrEnum):
@@ -64,7 +69,7 @@ def import_projects(
     moment = now or utcnow()
     report = ReportBuilder()
     with transaction(factory) as session:
-        # Projects inserted by this import have ids above this mark: a row whose external id
+        # Projects inserted by this import have ids above this mark: a row whose source id
         # is found there repeats an earlier line of the file (or, rarely, a concurrent import
         # loaded it first). Remembering every id of a huge file would make memory grow with it.
         mark = session.execute(select(func.coalesce(func.max(Project.id), 0))).scalar_one()
@@ -100,6 +105,7 @@ def _store(
     rules: LendingRules,
     now: datetime,
 ) -> None:
+    _one_import_at_a_time(session)
     fresh = _fresh_rows(session, parsed, report, mark)
     if not fresh:
         return
@@ -108,51 +114,106 @@ def _store(
     values = [_project_values(row, partners, deadline, now) for _line, row in fresh]
     inserted = set(
         session.execute(
-            _insert_ignoring_conflicts(session, Project.__table__).returning(Project.external_id),
+            _insert_ignoring_conflicts(session, Project.__table__).returning(
+                Project.source, Project.external_id
+            ),
             values,
-        ).scalars()
+        ).tuples()
     )
     report.loaded += len(inserted)
     for line, row in fresh:
-        if row.external_id not in inserted:
+        if (row.source, row.external_id) not in inserted:
             report.keep(line)
+
+
+def _one_import_at_a_time(session: Session) -> None:
+    """Two imports at once could each take a reference the other makes an external id."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
+
+
+@dataclass
+class _Known:
+    """What the database and the batch so far hold that a new row could collide with."""
+
+    ids: dict[tuple[str, str], int]
+    references: set[str]
+    external_ids: set[str]
+
+    def taken(self, reference: str) -> bool:
+        # A reference must never read as another project's source id.
+        return reference in self.references or reference in self.external_ids
+
+    def add(self, row: ProjectRow) -> None:
+        self.ids[(row.source, row.external_id)] = 0
+        self.references.add(row.reference)
+        self.external_ids.add(row.external_id)
 
 
 def _fresh_rows(
     session: Session, parsed: list[tuple[int, ProjectRow]], report: ReportBuilder, mark: int
 ) -> list[tuple[int, ProjectRow]]:
-    """The rows to insert: not yet present, not repeated, not taking another's reference."""
-    present = _present(session, [row for _line, row in parsed])
+    """The rows to insert: not present in their source, not repeated, each with a reference of
+    its own that no project's source id can be mistaken for."""
+    known = _present(session, [row for _line, row in parsed])
     fresh: list[tuple[int, ProjectRow]] = []
-    seen_ids: set[str] = set()
-    references = {reference: external for external, (_id, reference) in present.items()}
     for line, row in parsed:
-        known = present.get(row.external_id)
-        if row.external_id in seen_ids or (known is not None and known[0] > mark):
+        earlier = known.ids.get((row.source, row.external_id))
+        if earlier is not None and (earlier == 0 or earlier > mark):
             report.skip(line, f"external id {row.external_id} repeats an earlier line")
-        elif known is not None:
+        elif earlier is not None:
             report.keep(line)
-        elif references.get(row.reference, row.external_id) != row.external_id:
-            owner = references[row.reference]
-            report.skip(line, f"reference {row.reference} is already used by {owner}")
+        elif row.external_id in known.references:
+            report.skip(
+                line,
+                f"its id {row.external_id} is the reference of another project; a source id "
+                "must not read as a microlend reference (change the id in the file)",
+            )
         else:
+            row = _with_free_reference(session, row, known)
             fresh.append((line, row))
-            references[row.reference] = row.external_id
-        seen_ids.add(row.external_id)
+            known.add(row)
     return fresh
 
 
-def _present(session: Session, rows: list[ProjectRow]) -> dict[str, tuple[int, str]]:
-    """Projects already stored that share an external id or a reference with the rows."""
+def _with_free_reference(session: Session, row: ProjectRow, known: _Known) -> ProjectRow:
+    if not known.taken(row.reference):
+        return row
+    candidates = alternative_references(row.reference)
+    stored = _taken_in_database(session, candidates)
+    free = next(ref for ref in candidates if ref not in stored and not known.taken(ref))
+    return replace(row, reference=free)
+
+
+def _taken_in_database(session: Session, references: list[str]) -> set[str]:
     found = session.execute(
-        select(Project.external_id, Project.id, Project.reference).where(
+        select(Project.reference, Project.external_id).where(
+            or_(Project.reference.in_(references), Project.external_id.in_(references))
+        )
+    )
+    return {value for pair in found for value in pair}
+
+
+def _present(session: Session, rows: list[ProjectRow]) -> _Known:
+    """Projects already stored that share a source id or a reference with the rows."""
+    wanted = {(row.source, row.external_id) for row in rows}
+    texts = {row.reference for row in rows} | {row.external_id for row in rows}
+    found = session.execute(
+        select(Project.source, Project.external_id, Project.id, Project.reference).where(
             or_(
-                Project.external_id.in_({row.external_id for row in rows}),
-                Project.reference.in_({row.reference for row in rows}),
+                tuple_(Project.source, Project.external_id).in_(wanted),
+                Project.reference.in_(texts),
+                Project.external_id.in_(texts),
             )
         )
     )
-    return {external: (project_id, reference) for external, project_id, reference in found}
+    known = _Known({}, set(), set())
+    for source, external_id, project_id, reference in found:
+        if (source, external_id) in wanted:
+            known.ids[(source, external_id)] = project_id
+        known.references.add(reference)
+        known.external_ids.add(external_id)
+    return known
 
 
 def _partner_ids(session: Session, rows: list[ProjectRow]) -> dict[str, int]:

@@ -35,6 +35,8 @@ class PartnerRow:
 class ProjectRow:
     """One project as a file describes it, with its fields named as ``Project`` names them."""
 
+    # Whose ids ``external_id`` is: "kiva", or "partner:<partner id>".
+    source: str
     external_id: str
     reference: str
     borrower: str

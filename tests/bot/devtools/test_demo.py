@@ -15,13 +15,13 @@ from bot.devtools.demo import CIRCLE, DEMO_CSV, LENDERS, PILOT_COUNTRIES, TEAM_I
 from storage.circles.models import Circle, CircleMember
 from storage.db.database import Database
 from storage.db.models import Operation
-from storage.ledger.models import Account, AccountKind, Posting
-from storage.ledger.reconciliation import check_ledger
+from storage.ledger.models import Account, Posting
 from storage.lending.models import Lender, Pledge
 from storage.lending.rules import LendingRules
 from storage.notifications.models import Notification
 from storage.projects.models import Project, ProjectStatus
 from storage.repayments.models import Repayment
+from tests.reconciled import assert_reconciled
 
 NOW = datetime(2026, 1, 7, 10, 0)
 TABLES = (Project, Lender, Account, Posting, Pledge, Repayment, Circle, CircleMember, Operation)
@@ -82,15 +82,7 @@ def test_loading_twice_changes_nothing_even_a_day_later(sqlite_db: Database) -> 
 
 def test_the_ledger_is_sound_after_the_demo(sqlite_db: Database) -> None:
     load_demo(sqlite_db.sessions, LendingRules(), DEMO_CSV, now=NOW)
-    with sqlite_db.sessions() as session:
-        check = check_ledger(session)
-        overdrawn = session.execute(
-            select(func.count())
-            .select_from(Account)
-            .where(Account.kind == AccountKind.AVAILABLE, Account.balance < 0)
-        ).scalar_one()
-    assert (check.postings_total, check.unbalanced_transactions, check.stale_balances) == (0, 0, 0)
-    assert overdrawn == 0
+    assert_reconciled(sqlite_db)
 
 
 def test_the_demo_lenders_belong_to_the_demo_team(sqlite_db: Database) -> None:

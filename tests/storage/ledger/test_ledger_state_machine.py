@@ -24,7 +24,6 @@ from storage.db.database import Database, open_database
 from storage.db.engine import make_engine
 from storage.db.migrate import upgrade
 from storage.ledger.models import Account, AccountKind
-from storage.ledger.reconciliation import check_ledger
 from storage.lending.autolend import run_autolend
 from storage.lending.credit import grant_credit, withdraw
 from storage.lending.models import Lender, Pledge
@@ -35,6 +34,7 @@ from storage.projects.models import Project, ProjectStatus
 from storage.repayments.recording import RepaymentInput, record_repayment
 from storage.repayments.sharing import PledgeState, apportion
 from tests.factories import make_lender, make_project
+from tests.reconciled import assert_reconciled
 
 RULES = LendingRules(min_pledge=20_00, monthly_cap=300_00, fundraising_days=30)
 START = datetime(2026, 3, 1, 12, 0)
@@ -281,22 +281,7 @@ class LendingMachine(RuleBasedStateMachine):
 
     @invariant()
     def ledger_is_sound(self) -> None:
-        with self.db.sessions() as session:
-            check = check_ledger(session)
-            negative = session.execute(
-                select(Account.id).where(
-                    Account.kind.in_(
-                        [AccountKind.AVAILABLE, AccountKind.COMMITTED, AccountKind.OUTSTANDING]
-                    ),
-                    Account.balance < 0,
-                )
-            ).all()
-        assert (check.postings_total, check.unbalanced_transactions, check.stale_balances) == (
-            0,
-            0,
-            0,
-        )
-        assert negative == []
+        assert_reconciled(self.db)
 
     @invariant()
     def database_agrees_with_the_model(self) -> None:

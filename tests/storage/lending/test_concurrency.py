@@ -11,13 +11,13 @@ from storage.db.database import Database
 from storage.db.unit_of_work import Outcome
 from storage.ledger.accounts import lender_balance
 from storage.ledger.models import AccountKind
-from storage.ledger.reconciliation import check_ledger
 from storage.lending.credit import grant_credit
 from storage.lending.models import Pledge
 from storage.lending.pledges import PledgeRequest, PledgeResult, pledge
 from storage.lending.rules import LendingRules
 from storage.projects.models import Project, ProjectStatus
 from tests.factories import make_lender, make_project
+from tests.reconciled import assert_reconciled
 
 THREADS = 50
 
@@ -50,7 +50,6 @@ def test_fifty_lenders_race_for_the_last_thousand_euros(db: Database, rules: Len
         assert project.status == ProjectStatus.FUNDRAISING
         pledged = session.execute(select(func.sum(Pledge.amount))).scalar_one()
         assert pledged == 990_00
-        assert check_ledger(session).stale_balances == 0
 
 
 def test_fifty_threads_filling_a_project_exactly_fund_it_once(
@@ -80,9 +79,4 @@ def test_fifty_threads_spending_one_lenders_credit(db: Database) -> None:
     with db.sessions() as session:
         assert lender_balance(session, lender, AccountKind.AVAILABLE) == 0
         assert lender_balance(session, lender, AccountKind.COMMITTED) == 500_00
-        check = check_ledger(session)
-        assert (check.postings_total, check.unbalanced_transactions, check.stale_balances) == (
-            0,
-            0,
-            0,
-        )
+    assert_reconciled(db)

@@ -4,34 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import event
 
 from storage.db.clock import utcnow
 from storage.db.database import Database
 from storage.lending import portfolio
-from storage.lending.models import Pledge
+from storage.lending.pledges import PledgeRequest, pledge
+from storage.lending.rules import LendingRules
 from storage.projects import catalogue
 from storage.projects.catalogue import BrowseFilters
 from tests.factories import make_lender, make_project
 
 
 def _lend(db: Database, lender_id: int, project_ids: list[int], amount: int = 2_000) -> None:
-    rows = [
-        {
-            "lender_id": lender_id,
-            "project_id": pid,
-            "amount": amount,
-            "from_credit": 0,
-            "from_payroll": amount,
-            "repaid": 0,
-            "is_relend": False,
-            "refunded": False,
-            "created_at": utcnow(),
-        }
-        for pid in project_ids
-    ]
-    with db.sessions() as session, session.begin():
-        session.execute(insert(Pledge), rows)
+    # No monthly cap: these lenders lend more new money than one month allows.
+    rules = LendingRules(monthly_cap=10**9)
+    for project_id in project_ids:
+        assert pledge(db.sessions, PledgeRequest(lender_id, project_id, amount), rules, key=None).ok
 
 
 def _statements(db: Database, loans: int) -> int:

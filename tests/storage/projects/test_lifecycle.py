@@ -10,7 +10,6 @@ from storage.db.clock import utcnow
 from storage.db.database import Database
 from storage.ledger.accounts import lender_balance
 from storage.ledger.models import AccountKind
-from storage.ledger.reconciliation import check_ledger
 from storage.lending.credit import grant_credit, withdraw
 from storage.lending.models import Pledge
 from storage.lending.pledges import PledgeRequest, pledge
@@ -20,6 +19,7 @@ from storage.projects.lifecycle import default_project, expire_due_projects
 from storage.projects.models import Project, ProjectStatus
 from storage.repayments.recording import RepaymentInput, record_repayment
 from tests.factories import make_lender, make_project
+from tests.reconciled import assert_reconciled
 
 
 def balance(db: Database, lender_id: int, kind: AccountKind) -> int:
@@ -35,9 +35,7 @@ def project(db: Database, project_id: int) -> Project:
 
 
 def assert_ledger_sound(db: Database) -> None:
-    with db.sessions() as session:
-        check = check_ledger(session)
-    assert (check.postings_total, check.unbalanced_transactions, check.stale_balances) == (0, 0, 0)
+    assert_reconciled(db)
 
 
 def test_a_pledge_uses_credit_first_and_the_rest_as_payroll_money(

@@ -7,12 +7,12 @@ from datetime import date
 from storage.db.database import Database
 from storage.ledger.accounts import lender_balance
 from storage.ledger.models import AccountKind
-from storage.ledger.reconciliation import check_ledger
 from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
 from storage.projects.models import Project, ProjectStatus
 from storage.repayments.recording import RepaymentInput, record_repayment, record_repayments
 from tests.factories import make_lender, make_project
+from tests.reconciled import assert_reconciled
 
 DAY = date(2026, 11, 2)
 
@@ -38,12 +38,7 @@ def test_a_round_spans_chunks_and_several_instalments_of_one_project(
         assert first is not None and first.status == ProjectStatus.REPAID
         assert lender_balance(session, loans[0][1], AccountKind.AVAILABLE) == 100_00
         assert lender_balance(session, loans[1][1], AccountKind.AVAILABLE) == 10_00
-        check = check_ledger(session)
-        assert (check.postings_total, check.unbalanced_transactions, check.stale_balances) == (
-            0,
-            0,
-            0,
-        )
+    assert_reconciled(db)
 
 
 def test_replays_reused_references_and_overpayments_within_a_round(
