@@ -14,14 +14,14 @@ from typing import Any
 
 from slack_bolt import App
 
-from handlers.circles import MENTION
-from handlers.context import CommandRequest, Reply, Services, Subcommand
-from handlers.lending import problem
-from storage.db.unit_of_work import Outcome, Refused, transaction
+from handlers.context import CommandRequest, Reply, Services, Subcommands
+from handlers.replies import MENTION, problem
+from handlers.replies import usage as help_reply
+from storage.db.unit_of_work import Outcome, Refused
 from storage.finance.statistics import programme_stats
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending.credit import grant_credit
-from storage.lending.lenders import SlackIdentity, ensure_lender
+from storage.lending.lenders import SlackIdentity
 from storage.projects.impact_updates import post_impact_update
 from storage.projects.lifecycle import default_project
 from storage.projects.references import find_project
@@ -33,7 +33,7 @@ PHOTO = re.compile(r"<?(https?://[^\s<>|]{1,480})(?:\|[^<>]*)?>?")
 
 
 def usage(text: str | None = None) -> Reply:
-    return Reply(render_message("admin_help.json.j2", problem=text or ""))
+    return help_reply("admin_help.json.j2", text)
 
 
 def done(request: CommandRequest, action: str, result: object) -> Reply:
@@ -130,15 +130,13 @@ def grant(request: CommandRequest) -> Reply:
     found = MENTION.fullmatch(request.args[1]) if len(request.args) >= 3 else None
     if found is None:
         return usage("Say `/lend admin grant @someone AMOUNT [REASON]`.")
+    # The grantee is someone of the admin's own organisation, a lender from now on.
     grantee = SlackIdentity(
         found.group(1), request.identity.team_id, request.identity.enterprise_id
     )
-    with transaction(request.services.db.sessions) as session:
-        # The grantee is someone of the admin's own organisation, created on first sight.
-        lender = ensure_lender(session, grantee, now=request.services.clock()).id
     outcome = grant_credit(
         request.services.db.sessions,
-        lender,
+        grantee,
         amount(request, request.args[2]),
         key=f"admin-grant:{request.trigger_id}",
         reason=" ".join(request.args[3:]) or f"granted by {request.identity.user_id}",
@@ -168,8 +166,6 @@ def admin(request: CommandRequest) -> Reply:
         return problem(f"The amount: {error}.")
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {"admin": admin}
-
-
-def register(app: App, services: Services) -> None:
+def register(app: App, services: Services, subcommands: Subcommands) -> None:
     """Operator commands are slash commands only: no buttons, modals or events to listen to."""
+    subcommands["admin"] = admin

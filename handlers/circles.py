@@ -7,33 +7,24 @@ circle id only; the operation looks it up within the clicker's own organisation.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, Respond
+from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from handlers.acks import on_action, on_event
-from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
-from handlers.events import event_identity
-from handlers.lending import ids_from, problem
+from handlers.context import CommandRequest, Reply, Services, Subcommands, identity_of
+from handlers.replies import MENTION, button_value, ids_from, problem
+from handlers.replies import usage as help_reply
 from storage.circles import membership, statistics
 from storage.db.unit_of_work import Outcome, Refusal
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending.lenders import SlackIdentity
-from templates.render import RenderedMessage, render_message
-
-# How Slack writes a mention in a command's text: `<@U123ABC>` or `<@U123ABC|name>`.
-MENTION = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^<>]{0,100})?>")
-
-
-def message(services: Services, template: str, **context: Any) -> RenderedMessage:
-    return render_message(template, currency=services.rules.currency, **context)
 
 
 def usage(text: str | None = None) -> Reply:
-    return Reply(render_message("circle_help.json.j2", problem=text or ""))
+    return help_reply("circle_help.json.j2", text)
 
 
 def refused(refusal: Refusal | None) -> Reply:
@@ -42,9 +33,7 @@ def refused(refusal: Refusal | None) -> Reply:
 
 def done(request: CommandRequest, outcome: str, name: str, user_id: str | None = None) -> Reply:
     return Reply(
-        message(
-            request.services, "circle_done.json.j2", outcome=outcome, name=name, user_id=user_id
-        )
+        request.services.message("circle_done.json.j2", outcome=outcome, name=name, user_id=user_id)
     )
 
 
@@ -57,7 +46,7 @@ def show(request: CommandRequest) -> Reply:
     )
     if not outcome.ok:
         return refused(outcome.refusal)
-    return Reply(message(request.services, "circle_stats.json.j2", stats=outcome.value()))
+    return Reply(request.services.message("circle_stats.json.j2", stats=outcome.value()))
 
 
 def create(request: CommandRequest) -> Reply:
@@ -83,7 +72,7 @@ def create(request: CommandRequest) -> Reply:
     )
     if not outcome.ok:
         return refused(outcome.refusal)
-    card = message(request.services, "circle_card.json.j2", circle=outcome.value(), kind="created")
+    card = request.services.message("circle_card.json.j2", circle=outcome.value(), kind="created")
     return Reply(card, in_channel=True)
 
 
@@ -104,7 +93,7 @@ def membership_reply(services: Services, outcome: Outcome[membership.Membership]
         return refused(outcome.refusal)
     result = outcome.value()
     word = "joined" if result.changed else "already_member"
-    return Reply(message(services, "circle_done.json.j2", outcome=word, name=result.circle.name))
+    return Reply(services.message("circle_done.json.j2", outcome=word, name=result.circle.name))
 
 
 def leave(request: CommandRequest) -> Reply:
@@ -132,8 +121,7 @@ def invite(request: CommandRequest) -> Reply:
     invitation = outcome.value()
     if invitation.already_member:
         return done(request, "invitee_member", invitation.circle.name, invitee)
-    card = message(
-        request.services,
+    card = request.services.message(
         "circle_card.json.j2",
         circle=invitation.circle,
         kind="invite",
@@ -156,7 +144,7 @@ def feature(request: CommandRequest) -> Reply:
     )
     if not outcome.ok:
         return refused(outcome.refusal)
-    post = message(request.services, "circle_feature.json.j2", project=outcome.value())
+    post = request.services.message("circle_feature.json.j2", project=outcome.value())
     return Reply(post, in_channel=True)
 
 
@@ -196,10 +184,7 @@ def leaderboard(request: CommandRequest) -> Reply:
     board = statistics.leaderboard(
         request.services.db.sessions, request.identity.org_key, now=request.services.clock()
     )
-    return Reply(message(request.services, "circle_leaderboard.json.j2", board=board))
-
-
-SUBCOMMANDS: dict[str, Subcommand] = {"circle": circle, "circles": leaderboard}
+    return Reply(request.services.message("circle_leaderboard.json.j2", board=board))
 
 
 # -- the Join button and the welcome ---------------------------------------------------
@@ -215,25 +200,26 @@ def join_from_button(services: Services, identity: SlackIdentity, value: str) ->
     return membership_reply(services, outcome)
 
 
-def welcome(services: Services, client: WebClient, body: dict[str, Any], bot_user: str) -> None:
+def welcome(
+    services: Services, client: WebClient, identity: SlackIdentity, channel_id: str, bot_user: str
+) -> None:
     """Someone joined a circle's channel: show them (and only them) the Join button."""
-    event = body.get("event") or {}
-    user_id, channel_id = str(event.get("user", "")), str(event.get("channel", ""))
+    user_id = identity.user_id
     if not user_id or user_id == bot_user:
         return
-    identity = event_identity(body, user_id)
     found = membership.circle_in_channel(services.db.sessions, identity.org_key, channel_id)
     if found is None:
         return
-    card = message(services, "circle_card.json.j2", circle=found, kind="welcome")
+    card = services.message("circle_card.json.j2", circle=found, kind="welcome")
     client.chat_postEphemeral(channel=channel_id, user=user_id, text=card.text, blocks=card.blocks)
 
 
-def register(app: App, services: Services) -> None:
+def register(app: App, services: Services, subcommands: Subcommands) -> None:
+    subcommands.update({"circle": circle, "circles": leaderboard})
+
     @on_action(app, "circle_join")
-    def on_join(body: dict[str, Any], respond: Respond) -> None:
-        value = str((body.get("actions") or [{}])[0].get("value", ""))
-        reply = join_from_button(services, identity_from(body), value)
+    def on_join(body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+        reply = join_from_button(services, identity_of(context, body), button_value(body))
         respond(
             text=reply.message.text,
             blocks=reply.message.blocks,
@@ -242,5 +228,9 @@ def register(app: App, services: Services) -> None:
         )
 
     @on_event(app, "member_joined_channel")
-    def on_member_joined(body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
-        welcome(services, client, body, str(context.get("bot_user_id") or ""))
+    def on_member_joined(
+        event: dict[str, Any], body: dict[str, Any], context: BoltContext, client: WebClient
+    ) -> None:
+        channel_id = str(event.get("channel", ""))
+        identity = identity_of(context, body)
+        welcome(services, client, identity, channel_id, str(context.bot_user_id or ""))

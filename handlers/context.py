@@ -1,4 +1,5 @@
-"""What every listener is given: the services it may call and who is asking."""
+"""What every listener is given: the services it may call, who is asking, and the table of
+`/lend` subcommands each listener module adds its own to."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
 from storage.db.clock import utcnow
 from storage.db.database import Database
 from storage.lending.lenders import SlackIdentity
 from storage.lending.rules import LendingRules
-from templates.render import RenderedMessage
+from templates.render import RenderedMessage, render_message, render_view
 
 
 @dataclass(frozen=True)
@@ -28,35 +30,41 @@ class Services:
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins
 
+    def message(self, template: str, **context: Any) -> RenderedMessage:
+        """A message template rendered with the programme's currency."""
+        return render_message(template, currency=self.rules.currency, **context)
 
-def identity_from(body: Mapping[str, Any]) -> SlackIdentity:
-    """Who sent a slash command, an interaction or an event, scoped to their organisation."""
+    def view(self, template: str, **context: Any) -> dict[str, Any]:
+        """A modal or Home template rendered with the programme's currency."""
+        return render_view(template, currency=self.rules.currency, **context)
+
+
+def identity_of(context: BoltContext, body: Mapping[str, Any]) -> SlackIdentity:
+    """Who is asking, in the organisation of the installation the request was served with.
+
+    Bolt resolves the installation from the request (``authorizations`` for events, the team
+    of an interaction, the workspace a command was typed in); a payload's own ``user.team_id``
+    names the person's home workspace, which differs for someone of another organisation.
+    """
     user = body.get("user")
+    name = ""
     if isinstance(user, dict):
-        user_id = str(user.get("id", ""))
-        team_id = user.get("team_id") or _team_of(body)
         name = str(user.get("name") or user.get("username") or "")
     else:
-        user_id = str(body.get("user_id") or user or "")
-        team_id = _team_of(body)
         name = str(body.get("user_name") or "")
-    enterprise = body.get("enterprise")
-    enterprise_id = (
-        enterprise.get("id") if isinstance(enterprise, dict) else body.get("enterprise_id")
-    )
     return SlackIdentity(
-        user_id=user_id,
-        team_id=team_id or None,
-        enterprise_id=enterprise_id or None,
+        user_id=str(context.user_id or ""),
+        team_id=context.team_id or None,
+        enterprise_id=context.enterprise_id or None,
         display_name=name[:200],
     )
 
 
-def _team_of(body: Mapping[str, Any]) -> str | None:
-    team = body.get("team")
-    if isinstance(team, dict):
-        return team.get("id")
-    return body.get("team_id")
+def home_team_of(body: Mapping[str, Any]) -> str | None:
+    """The workspace the person belongs to, where the payload says so (interactions)."""
+    user = body.get("user")
+    team = user.get("team_id") if isinstance(user, dict) else None
+    return str(team) if team else None
 
 
 @dataclass(frozen=True)
@@ -80,3 +88,5 @@ class Reply:
 
 
 Subcommand = Callable[[CommandRequest], Reply]
+# Every `/lend WORD`: each listener module adds its words when it registers.
+Subcommands = dict[str, Subcommand]

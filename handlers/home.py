@@ -1,48 +1,24 @@
-"""The Home tab: published when the lender opens it, and again after they act."""
+"""The Home tab: published when the lender opens it (and by other listeners after they act)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from handlers.context import Services
-from storage.db.unit_of_work import transaction
-from storage.lending import portfolio
-from storage.lending.lenders import SlackIdentity, ensure_lender
-from storage.projects import catalogue
-from templates.render import render_view
-
-# The newest loans shown; with the rest of the tab this stays far below the 100-block limit,
-# and a lender with 500 loans sees these and a summary of all of them.
-HOME_LOANS = 20
-FEATURED = 3
+from handlers.acks import on_event
+from handlers.context import Services, Subcommands, identity_of
+from handlers.replies import publish_home
+from storage.lending.lenders import meet_lender
 
 
-def build_home(services: Services, identity: SlackIdentity) -> dict[str, Any]:
-    """The Home view: a fixed number of statements, however many loans the lender has."""
-    now = services.clock()
-    with transaction(services.db.sessions) as session:
-        lender_id = ensure_lender(session, identity, now=now).id
-        held = portfolio.lender_portfolio(session, lender_id, limit=HOME_LOANS)
-        featured = catalogue.featured(session, now, limit=FEATURED)
-        circles = portfolio.lender_circles(session, lender_id)
-        totals = portfolio.company_totals(session)
-    return render_view(
-        "home.json.j2",
-        currency=services.rules.currency,
-        portfolio=held,
-        featured=featured,
-        circles=circles,
-        totals=totals,
-    )
-
-
-def publish_home(client: WebClient, services: Services, identity: SlackIdentity) -> None:
-    """Show the lender their current Home tab; others call this after the lender acts."""
-    client.views_publish(user_id=identity.user_id, view=build_home(services, identity))
-
-
-def register(app: App, services: Services) -> None:
-    """Nothing to register: `handlers.events` publishes on `app_home_opened`."""
+def register(app: App, services: Services, subcommands: Subcommands) -> None:
+    @on_event(app, "app_home_opened")
+    def on_home_opened(
+        event: dict[str, Any], body: dict[str, Any], context: BoltContext, client: WebClient
+    ) -> None:
+        if event.get("tab", "home") == "home":
+            identity = identity_of(context, body)
+            meet_lender(services.db.sessions, identity, now=services.clock())
+            publish_home(client, services, identity)

@@ -1,4 +1,8 @@
-"""`/lend WORD ...`: ack first, then find the subcommand, run it, and respond with its reply."""
+"""`/lend WORD ...`: ack first, then find the subcommand, run it, and respond with its reply.
+
+The router knows no subcommand itself: each listener module adds its words to the table when
+it registers, so no listener imports another.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from slack_bolt import App, Respond
+from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from handlers import admin, circles, lending
 from handlers.acks import on_command
-from handlers.context import CommandRequest, Reply, Services, Subcommand, identity_from
+from handlers.context import CommandRequest, Reply, Services, Subcommand, Subcommands, identity_of
+from storage.lending.lenders import meet_lender
 from templates.render import render_message
 
 logger = logging.getLogger(__name__)
@@ -24,20 +28,6 @@ MAX_WORDS = 1_000
 def usage(unknown: str | None = None) -> Reply:
     """What `/lend help` and anything /lend does not understand answer."""
     return Reply(render_message("help.json.j2", unknown=unknown))
-
-
-def _help(_request: CommandRequest) -> Reply:
-    return usage()
-
-
-def subcommands() -> dict[str, Subcommand]:
-    """Every `/lend WORD`: the lending ones, circles and admin, in one table."""
-    return {
-        "help": _help,
-        **lending.SUBCOMMANDS,
-        **circles.SUBCOMMANDS,
-        **admin.SUBCOMMANDS,
-    }
 
 
 def parse(text: str) -> tuple[str, list[str]]:
@@ -60,21 +50,25 @@ def dispatch(table: Mapping[str, Subcommand], request: CommandRequest, word: str
         return Reply(render_message("error.json.j2", problem=None, hint=None))
 
 
-def register(app: App, services: Services) -> None:
-    table = subcommands()
+def register(app: App, services: Services, subcommands: Subcommands) -> None:
+    subcommands["help"] = lambda _request: usage()
 
     @on_command(app, COMMAND)
-    def answer(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    def answer(
+        body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+    ) -> None:
         word, args = parse(str(body.get("text", "")))
+        identity = identity_of(context, body)
+        meet_lender(services.db.sessions, identity, now=services.clock())
         request = CommandRequest(
             services=services,
-            identity=identity_from(body),
+            identity=identity,
             channel_id=str(body.get("channel_id", "")),
             args=args,
             trigger_id=str(body.get("trigger_id", "")),
             client=client,
         )
-        reply = dispatch(table, request, word)
+        reply = dispatch(subcommands, request, word)
         respond(
             text=reply.message.text,
             blocks=reply.message.blocks,

@@ -248,7 +248,7 @@ def _pledge(
     project = projects[item.reference]
     amount = item.amount if item.amount is not None else _share(item, project)
     request = PledgeRequest(
-        lender_id=lenders[item.user_id],
+        lender=lenders[item.user_id],
         project_id=project.id,
         amount=amount,
         circle_id=circle_id if item.in_circle else None,

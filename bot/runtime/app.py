@@ -8,12 +8,33 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.runtime.settings import Settings
-from handlers import admin, circles, events, home, lending, slash_command
-from handlers.context import Services
+from handlers import (
+    admin,
+    browsing,
+    circles,
+    credit,
+    events,
+    home,
+    lending,
+    preferences,
+    slash_command,
+)
+from handlers.context import Services, Subcommands
 from storage.db.database import Database
 
-# Each module owns one kind of listener and registers it with `register(app, services)`.
-LISTENER_MODULES = (slash_command, lending, home, events, circles, admin)
+# Each module registers its own listeners and `/lend` words with
+# `register(app, services, subcommands)`; the router finds the words at request time.
+LISTENER_MODULES = (
+    slash_command,
+    browsing,
+    lending,
+    credit,
+    preferences,
+    home,
+    events,
+    circles,
+    admin,
+)
 
 
 def create_app(
@@ -41,8 +62,9 @@ def create_app(
         listener_executor=executor,
         request_verification_enabled=verify_requests,
     )
+    subcommands: Subcommands = {}
     for module in LISTENER_MODULES:
-        module.register(app, services)
+        module.register(app, services, subcommands)
     return app
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.circles.models import Circle
 from storage.db.clock import utcnow
 from storage.ledger.models import Account, AccountKind
-from storage.lending.models import Lender, Pledge
+from storage.lending.models import Pledge
 from storage.projects.models import Project, ProjectStatus
 
 
@@ -39,7 +39,8 @@ def programme_stats(
             )
         ).one()
         return ProgrammeStats(
-            lenders=_scalar(session, select(func.count()).select_from(Lender)),
+            # People who have lent, not everyone who ever opened the app.
+            lenders=_scalar(session, select(func.count(Pledge.lender_id.distinct()))),
             lent=_scalar(
                 session,
                 select(func.coalesce(func.sum(Pledge.amount), 0)).where(Pledge.refunded.is_(False)),

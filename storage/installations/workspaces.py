@@ -6,9 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.engine import rowcount
+from storage.db.unit_of_work import transaction
 from storage.installations.models import Workspace
 
 
@@ -31,11 +32,15 @@ def workspace_for(
     return workspace
 
 
-def deactivate_workspace(session: Session, org_key: str, *, now: datetime) -> bool:
-    """Stop sending to a workspace that uninstalled the app; its money records stay."""
-    done = session.execute(
-        update(Workspace)
-        .where(Workspace.org_key == org_key, Workspace.active.is_(True))
-        .values(active=False, deactivated_at=now)
-    )
-    return rowcount(done) == 1
+def deactivate_workspace(factory: sessionmaker[Session], org_key: str, *, now: datetime) -> bool:
+    """Stop sending to a workspace that uninstalled the app; its money records stay.
+
+    False when it was stopped already (Slack sends ``app_uninstalled`` and ``tokens_revoked``
+    in either order)."""
+    with transaction(factory) as session:
+        done = session.execute(
+            update(Workspace)
+            .where(Workspace.org_key == org_key, Workspace.active.is_(True))
+            .values(active=False, deactivated_at=now)
+        )
+        return rowcount(done) == 1

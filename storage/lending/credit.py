@@ -14,6 +14,7 @@ from storage.ledger.accounts import lender_accounts, lender_balance, system_acco
 from storage.ledger.models import AccountKind
 from storage.ledger.money import format_money
 from storage.ledger.postings import Leg, post
+from storage.lending.lenders import LenderRef, lender_id_of, lender_param
 from storage.lending.models import PayoutRequest
 
 
@@ -34,7 +35,7 @@ class WithdrawResult:
 
 def grant_credit(
     factory: sessionmaker[Session],
-    lender_id: int,
+    lender: LenderRef,
     amount: int,
     *,
     key: str,
@@ -47,6 +48,7 @@ def grant_credit(
     def body(session: Session) -> GrantResult:
         if amount <= 0:
             raise Refused("amount_not_positive", "A grant must be a positive amount.")
+        lender_id = lender_id_of(session, lender, now=moment)
         accounts = lender_accounts(session, lender_id)
         grants = system_account(session, AccountKind.GRANTS)
         post(
@@ -59,13 +61,13 @@ def grant_credit(
         available = lender_balance(session, lender_id, AccountKind.AVAILABLE)
         return GrantResult(lender_id=lender_id, amount=amount, available=available)
 
-    params = {"lender": lender_id, "amount": amount, "reason": reason}
+    params = {"lender": lender_param(lender), "amount": amount, "reason": reason}
     return run(factory, "grant", key, params, body, GrantResult)
 
 
 def withdraw(
     factory: sessionmaker[Session],
-    lender_id: int,
+    lender: LenderRef,
     amount: int | None,
     *,
     key: str,
@@ -76,6 +78,7 @@ def withdraw(
     moment = now or utcnow()
 
     def body(session: Session) -> WithdrawResult:
+        lender_id = lender_id_of(session, lender, now=moment)
         available = lender_balance(session, lender_id, AccountKind.AVAILABLE)
         wanted = available if amount is None else amount
         if wanted <= 0:
@@ -102,5 +105,5 @@ def withdraw(
         )
         return WithdrawResult(lender_id, request_id, wanted, available - wanted)
 
-    params = {"lender": lender_id, "amount": amount}
+    params = {"lender": lender_param(lender), "amount": amount}
     return run(factory, "withdraw", key, params, body, WithdrawResult)

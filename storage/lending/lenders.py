@@ -7,8 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from storage.db.clock import utcnow
+from storage.db.unit_of_work import Outcome, Refused, run, transaction
 from storage.installations.models import Workspace
 from storage.installations.workspaces import workspace_for
 from storage.ledger.accounts import open_lender_accounts
@@ -71,6 +73,42 @@ def ensure_lender(session: Session, identity: SlackIdentity, *, now: datetime) -
     return lender
 
 
+# Whom an operation is for: a lender known by id (jobs, the CLI), or the Slack user a request
+# came from, made a lender inside the operation's own transaction on first sight.
+LenderRef = int | SlackIdentity
+
+
+def lender_id_of(session: Session, lender: LenderRef, *, now: datetime) -> int:
+    if isinstance(lender, SlackIdentity):
+        return ensure_lender(session, lender, now=now).id
+    return lender
+
+
+def known_lender_id(session: Session, lender: LenderRef) -> int | None:
+    """The lender's id if they exist; a read never creates anyone."""
+    if isinstance(lender, SlackIdentity):
+        found = find_lender(session, lender)
+        return None if found is None else found.id
+    return lender
+
+
+def meet_lender(factory: sessionmaker[Session], identity: SlackIdentity, *, now: datetime) -> int:
+    """The lender for someone who just spoke to the app: read, and written only the first time."""
+    with factory() as session:
+        found = find_lender(session, identity)
+    if found is not None:
+        return found.id
+    with transaction(factory) as session:
+        return ensure_lender(session, identity, now=now).id
+
+
+def lender_param(lender: LenderRef) -> int | str:
+    """How an idempotency fingerprint names the lender, before the lender is looked up."""
+    if isinstance(lender, SlackIdentity):
+        return f"{lender.org_key}:{lender.user_id}"
+    return lender
+
+
 @dataclass(frozen=True)
 class Preferences:
     notify_mode: NotifyMode
@@ -78,6 +116,9 @@ class Preferences:
     work_end_minute: int
     work_days: int
     tz: str
+
+
+DEFAULT_PREFERENCES = Preferences(NotifyMode.AS_IT_HAPPENS, 9 * 60, 18 * 60, 0b0011111, "UTC")
 
 
 def preferences_of(lender: Lender) -> Preferences:
@@ -90,34 +131,77 @@ def preferences_of(lender: Lender) -> Preferences:
     )
 
 
-def set_preferences(session: Session, lender_id: int, preferences: Preferences) -> None:
-    if not 0 <= preferences.work_start_minute < preferences.work_end_minute <= 24 * 60:
-        raise ValueError("Working hours must start before they end, within one day.")
-    if not 0 < preferences.work_days < 128:
-        raise ValueError("Choose at least one working day.")
-    session.execute(
-        update(Lender)
-        .where(Lender.id == lender_id)
-        .values(
-            notify_mode=preferences.notify_mode,
-            work_start_minute=preferences.work_start_minute,
-            work_end_minute=preferences.work_end_minute,
-            work_days=preferences.work_days,
-            tz=preferences.tz,
+def preferences_for(session: Session, lender: LenderRef) -> Preferences:
+    """A lender's preferences; someone new has the defaults (and is not created by asking)."""
+    lender_id = known_lender_id(session, lender)
+    found = None if lender_id is None else session.get(Lender, lender_id)
+    return DEFAULT_PREFERENCES if found is None else preferences_of(found)
+
+
+def choose_preferences(
+    factory: sessionmaker[Session],
+    lender: LenderRef,
+    *,
+    notify_mode: NotifyMode,
+    work_start_minute: int,
+    work_end_minute: int,
+    work_days: int,
+    now: datetime | None = None,
+) -> Outcome[Preferences]:
+    """How often and when a lender hears from us; refused when the hours make no sense."""
+
+    def body(session: Session) -> Preferences:
+        if not 0 <= work_start_minute < work_end_minute <= 24 * 60:
+            raise Refused(
+                "working_hours", "Working hours must start before they end, within one day."
+            )
+        if not 0 < work_days < 128:
+            raise Refused("working_days", "Choose at least one working day.")
+        lender_id = lender_id_of(session, lender, now=now or utcnow())
+        session.execute(
+            update(Lender)
+            .where(Lender.id == lender_id)
+            .values(
+                notify_mode=notify_mode,
+                work_start_minute=work_start_minute,
+                work_end_minute=work_end_minute,
+                work_days=work_days,
+            )
         )
-    )
+        return preferences_of(session.get_one(Lender, lender_id, populate_existing=True))
+
+    return run(factory, "preferences", None, {}, body, Preferences)
 
 
-def set_autolend(
-    session: Session, lender_id: int, *, on: bool, country: str | None, sector: str | None
-) -> None:
+@dataclass(frozen=True)
+class AutolendChoice:
+    on: bool
+    country: str | None
+    sector: str | None
+
+
+def choose_autolend(
+    factory: sessionmaker[Session],
+    lender: LenderRef,
+    *,
+    on: bool,
+    country: str | None,
+    sector: str | None,
+    now: datetime | None = None,
+) -> Outcome[AutolendChoice]:
     """Turn auto-relend on with optional criteria, or off (which forgets the criteria)."""
-    session.execute(
-        update(Lender)
-        .where(Lender.id == lender_id)
-        .values(
-            autolend=on,
-            autolend_country=country if on else None,
-            autolend_sector=sector if on else None,
+
+    def body(session: Session) -> AutolendChoice:
+        choice = AutolendChoice(on, country if on else None, sector if on else None)
+        session.execute(
+            update(Lender)
+            .where(Lender.id == lender_id_of(session, lender, now=now or utcnow()))
+            .values(
+                autolend=choice.on,
+                autolend_country=choice.country,
+                autolend_sector=choice.sector,
+            )
         )
-    )
+        return choice
+
+    return run(factory, "autolend_choice", None, {}, body, AutolendChoice)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
@@ -17,6 +17,7 @@ from storage.ledger.accounts import lender_accounts, lender_balance
 from storage.ledger.models import AccountKind
 from storage.ledger.money import format_money
 from storage.ledger.postings import Leg, move_pledges, post, post_rows
+from storage.lending.lenders import LenderRef, known_lender_id, lender_id_of, lender_param
 from storage.lending.models import LenderMonth, Pledge
 from storage.lending.rules import LendingRules
 from storage.notifications import outbox
@@ -25,7 +26,7 @@ from storage.projects.models import Project, ProjectStatus
 
 @dataclass(frozen=True)
 class PledgeRequest:
-    lender_id: int
+    lender: LenderRef
     project_id: int
     amount: int
     circle_id: int | None = None
@@ -33,6 +34,21 @@ class PledgeRequest:
     credit_only: bool = False
     # Placed by the lender's auto-relend preference: they are told it was made.
     automatic: bool = False
+
+
+@dataclass(frozen=True)
+class PledgePlan:
+    """What a pledge would do to the money, decided by the rules the pledge itself applies."""
+
+    project_id: int
+    project_reference: str
+    amount: int
+    available: int
+    from_credit: int
+    from_payroll: int
+    # What the project still needs after this pledge.
+    still_needed: int
+    circle_id: int | None
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,7 @@ def pledge(
 
 def _params(request: PledgeRequest) -> dict[str, object]:
     return {
-        "lender": request.lender_id,
+        "lender": lender_param(request.lender),
         "project": request.project_id,
         "amount": request.amount,
         "circle": request.circle_id,
@@ -81,16 +97,21 @@ def _params(request: PledgeRequest) -> dict[str, object]:
     }
 
 
-def _pledge(
-    session: Session, request: PledgeRequest, rules: LendingRules, now: datetime, key: str | None
-) -> PledgeResult:
+def plan_pledge(
+    session: Session, request: PledgeRequest, rules: LendingRules, now: datetime
+) -> PledgePlan:
+    """Every rule a pledge must pass, read-only: the preview shows what the pledge will do, or
+    refuses exactly as the pledge would (the pledge re-checks what a race could change)."""
     project = session.get(Project, request.project_id)
     if project is None:
         raise Refused("unknown_project", "There is no such project.")
     _check_amount(project, request.amount, rules, now)
+    lender_id = known_lender_id(session, request.lender)
     if request.circle_id is not None:
-        _check_member(session, request.circle_id, request.lender_id)
-    available = lender_balance(session, request.lender_id, AccountKind.AVAILABLE)
+        _check_member(session, request.circle_id, lender_id)
+    available = (
+        0 if lender_id is None else lender_balance(session, lender_id, AccountKind.AVAILABLE)
+    )
     from_credit, from_payroll = split_payment(available, request.amount)
     if from_payroll and request.credit_only:
         raise Refused(
@@ -99,16 +120,38 @@ def _pledge(
             f"re-lending {format_money(request.amount, rules.currency)} needs more.",
         )
     if from_payroll:
-        _take_new_money(session, request.lender_id, from_payroll, rules, now)
+        used = 0 if lender_id is None else _new_money_used(session, lender_id, now)
+        if used + from_payroll > rules.monthly_cap:
+            raise _over_monthly_cap(from_payroll, used, rules)
+    return PledgePlan(
+        project_id=project.id,
+        project_reference=project.reference,
+        amount=request.amount,
+        available=available,
+        from_credit=from_credit,
+        from_payroll=from_payroll,
+        still_needed=project.amount - project.funded - request.amount,
+        circle_id=request.circle_id,
+    )
+
+
+def _pledge(
+    session: Session, request: PledgeRequest, rules: LendingRules, now: datetime, key: str | None
+) -> PledgeResult:
+    lender_id = lender_id_of(session, request.lender, now=now)
+    plan = plan_pledge(session, replace(request, lender=lender_id), rules, now)
+    if plan.from_payroll:
+        _take_new_money(session, lender_id, plan.from_payroll, rules, now)
+    project = session.get_one(Project, request.project_id)
     left = _add_funding(session, project, request.amount, rules)
-    pledge_id = _insert_pledge(session, request, from_credit, from_payroll, now)
-    accounts = lender_accounts(session, request.lender_id)
+    pledge_id = _insert_pledge(session, lender_id, request, plan, now)
+    accounts = lender_accounts(session, lender_id)
     post(
         session,
         "pledge",
         [
-            Leg(accounts.available, -from_credit, pledge_id),
-            Leg(accounts.payroll, -from_payroll, pledge_id),
+            Leg(accounts.available, -plan.from_credit, pledge_id),
+            Leg(accounts.payroll, -plan.from_payroll, pledge_id),
             Leg(accounts.committed, request.amount, pledge_id),
         ],
         now=now,
@@ -123,7 +166,7 @@ def _pledge(
             kind="autolend",
             payload={"pledge_id": pledge_id},
             now=now,
-            lender_id=request.lender_id,
+            lender_id=lender_id,
             project_id=project.id,
         )
     if request.circle_id is not None:
@@ -133,8 +176,8 @@ def _pledge(
         project_id=project.id,
         project_reference=project.reference,
         amount=request.amount,
-        from_credit=from_credit,
-        from_payroll=from_payroll,
+        from_credit=plan.from_credit,
+        from_payroll=plan.from_payroll,
         still_needed=left,
         funded_project=left == 0,
         circle_id=request.circle_id,
@@ -200,8 +243,8 @@ def split_payment(available: int, amount: int) -> tuple[int, int]:
     return from_credit, amount - from_credit
 
 
-def _check_member(session: Session, circle_id: int, lender_id: int) -> None:
-    member = session.get(CircleMember, (circle_id, lender_id))
+def _check_member(session: Session, circle_id: int, lender_id: int | None) -> None:
+    member = None if lender_id is None else session.get(CircleMember, (circle_id, lender_id))
     if member is None:
         raise Refused(
             "not_a_member", "You can only lend for a circle you belong to; join it first."
@@ -225,15 +268,22 @@ def _take_new_money(
         )
         .values(new_money=LenderMonth.new_money + amount)
     )
-    if rowcount(done) == 1:
-        return
+    if rowcount(done) != 1:
+        raise _over_monthly_cap(amount, _new_money_used(session, lender_id, now), rules)
+
+
+def _new_money_used(session: Session, lender_id: int, now: datetime) -> int:
     used = session.execute(
         select(LenderMonth.new_money).where(
-            LenderMonth.lender_id == lender_id, LenderMonth.month == month
+            LenderMonth.lender_id == lender_id, LenderMonth.month == now.strftime("%Y-%m")
         )
-    ).scalar_one()
+    ).scalar_one_or_none()
+    return used or 0
+
+
+def _over_monthly_cap(amount: int, used: int, rules: LendingRules) -> Refused:
     left = max(rules.monthly_cap - used, 0)
-    raise Refused(
+    return Refused(
         "monthly_cap",
         f"That needs {format_money(amount, rules.currency)} of new money, but you can pledge "
         f"only {format_money(left, rules.currency)} more this month "
@@ -278,22 +328,22 @@ def _add_funding(session: Session, project: Project, amount: int, rules: Lending
 
 
 def _insert_pledge(
-    session: Session, request: PledgeRequest, from_credit: int, from_payroll: int, now: datetime
+    session: Session, lender_id: int, request: PledgeRequest, plan: PledgePlan, now: datetime
 ) -> int:
     already_repaid = session.execute(
-        select(func.count()).where(Pledge.lender_id == request.lender_id, Pledge.repaid > 0)
+        select(func.count()).where(Pledge.lender_id == lender_id, Pledge.repaid > 0)
     ).scalar_one()
     return session.execute(
         insert(Pledge)
         .values(
-            lender_id=request.lender_id,
+            lender_id=lender_id,
             project_id=request.project_id,
             circle_id=request.circle_id,
             amount=request.amount,
-            from_credit=from_credit,
-            from_payroll=from_payroll,
+            from_credit=plan.from_credit,
+            from_payroll=plan.from_payroll,
             repaid=0,
-            is_relend=from_credit > 0 and already_repaid > 0,
+            is_relend=plan.from_credit > 0 and already_repaid > 0,
             refunded=False,
             created_at=now,
         )

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from storage.circles.models import Circle, CircleMember
 from storage.ledger.models import Account, AccountKind
+from storage.lending.lenders import LenderRef, known_lender_id
 from storage.lending.models import Pledge
-from storage.lending.pledges import split_payment
 from storage.projects.models import Project, ProjectStatus
 from storage.projects.schedule import Instalment, next_expected
 
@@ -80,7 +80,10 @@ class CompanyTotals:
     lent: int
 
 
-def balances(session: Session, lender_id: int) -> Balances:
+def balances(session: Session, lender: LenderRef) -> Balances:
+    lender_id = known_lender_id(session, lender)
+    if lender_id is None:
+        return Balances()
     rows = session.execute(
         select(Account.kind, Account.balance).where(Account.lender_id == lender_id)
     ).all()
@@ -111,8 +114,11 @@ def _lent_by(lender_id: int) -> Subquery:
     )
 
 
-def lender_portfolio(session: Session, lender_id: int, *, limit: int = 20) -> Portfolio:
+def lender_portfolio(session: Session, lender: LenderRef, *, limit: int = 20) -> Portfolio:
     """Balances, impact totals and the newest `limit` loans: three statements."""
+    lender_id = known_lender_id(session, lender)
+    if lender_id is None:
+        return Portfolio(Balances(), Impact(), ())
     lent = _lent_by(lender_id)
     counted = lent.c.lent > 0
     totals = session.execute(
@@ -176,8 +182,13 @@ class CircleChoice:
     channel_id: str
 
 
-def lender_circles(session: Session, lender_id: int, limit: int = 25) -> tuple[CircleChoice, ...]:
+def lender_circles(
+    session: Session, lender: LenderRef, limit: int = 25
+) -> tuple[CircleChoice, ...]:
     """The circles a lender belongs to, by name: what a pledge may count for."""
+    lender_id = known_lender_id(session, lender)
+    if lender_id is None:
+        return ()
     rows = session.execute(
         select(Circle.id, Circle.name, Circle.channel_id)
         .join(CircleMember, CircleMember.circle_id == Circle.id)
@@ -186,25 +197,3 @@ def lender_circles(session: Session, lender_id: int, limit: int = 25) -> tuple[C
         .limit(limit)
     ).all()
     return tuple(CircleChoice(*row) for row in rows)
-
-
-@dataclass(frozen=True)
-class PledgePlan:
-    """What a pledge would do to the money, shown before the lender confirms it."""
-
-    amount: int
-    available: int
-    from_credit: int
-    from_payroll: int
-    still_needed: int  # by the project after this pledge
-
-
-def plan_pledge(available: int, amount: int, still_needed: int) -> PledgePlan:
-    from_credit, from_payroll = split_payment(available, amount)
-    return PledgePlan(
-        amount=amount,
-        available=available,
-        from_credit=from_credit,
-        from_payroll=from_payroll,
-        still_needed=max(still_needed - amount, 0),
-    )

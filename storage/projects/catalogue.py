@@ -96,6 +96,44 @@ class ProjectDetail:
     updates: tuple[ImpactNote, ...]
 
 
+# The words of `/lend browse` that are flags rather than countries or sectors.
+FLAGS = {"women": "women", "ending-soon": "ending_soon", "almost-funded": "almost_funded"}
+
+
+def _normal(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+@dataclass(frozen=True)
+class UnknownFilter:
+    word: str
+
+
+def parse_filters(words: list[str], choices: Choices) -> BrowseFilters | UnknownFilter:
+    """Match words to flags, countries and sectors, any case, multi-word names joined or not."""
+    found: dict[str, Any] = {}
+    countries = {_normal(name): name for name in choices.countries}
+    sectors = {_normal(name): name for name in choices.sectors}
+    index = 0
+    while index < len(words):
+        word = words[index].casefold()
+        if word in FLAGS:
+            found[FLAGS[word]] = True
+            index += 1
+            continue
+        # "Burkina Faso", "burkina-faso" and "BurkinaFaso" all name the same country.
+        for length in (3, 2, 1):
+            joined = _normal("".join(words[index : index + length]))
+            if joined in countries or joined in sectors:
+                key = "country" if joined in countries else "sector"
+                found[key] = countries.get(joined) or sectors[joined]
+                index += length
+                break
+        else:
+            return UnknownFilter(words[index])
+    return BrowseFilters(**found)
+
+
 def _card_query() -> Select[Project, int | None]:
     return select(Project, Partner.risk_rating).join(Partner, Partner.id == Project.partner_id)
 

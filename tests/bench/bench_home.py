@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sqlalchemy import event, insert
 
 from handlers.context import Services
-from handlers.home import build_home
+from handlers.replies import home_view
 from storage.db.clock import utcnow
 from storage.db.database import Database, open_database
 from storage.lending.lenders import SlackIdentity
@@ -63,12 +63,12 @@ def measure(db: Database, identity: SlackIdentity) -> tuple[float, float, int, i
     def count(*args: Any) -> None:
         statements.append(args[2])
 
-    build_home(services, identity)  # warm the template cache and the connection pool
+    home_view(services, identity)  # warm the template cache and the connection pool
     event.listen(db.engine, "before_cursor_execute", count)
     timings = []
     for _ in range(ROUNDS):
         start = time.perf_counter()
-        view = build_home(services, identity)
+        view = home_view(services, identity)
         timings.append((time.perf_counter() - start) * 1000)
     event.remove(db.engine, "before_cursor_execute", count)
     timings.sort()

@@ -15,7 +15,7 @@ from bot.runtime.slack_client import SlackClient
 from handlers.lending import PledgeIntent
 from storage.db.clock import utcnow
 from storage.lending.credit import grant_credit
-from storage.lending.lenders import Preferences, SlackIdentity, find_lender, set_preferences
+from storage.lending.lenders import SlackIdentity, choose_preferences, find_lender
 from storage.lending.models import Lender, NotifyMode, Pledge
 from storage.projects.lifecycle import expire_due_projects
 from storage.projects.models import Project, ProjectStatus
@@ -307,9 +307,15 @@ def test_a_notifications_buttons_are_answered_by_the_app(harness: Harness) -> No
     """The Re-lend, Withdraw and Lend buttons that DMs carry open what they promise."""
     alice = harness.user("alice", tz="UTC")
     grant(harness, alice.id, 30_00)
-    with harness.db.sessions() as session, session.begin():
-        always = Preferences(NotifyMode.AS_IT_HAPPENS, 0, 24 * 60, 0b1111111, "UTC")
-        set_preferences(session, lender_of(harness, alice.id).id, always)
+    always = choose_preferences(
+        harness.db.sessions,
+        lender_of(harness, alice.id).id,
+        notify_mode=NotifyMode.AS_IT_HAPPENS,
+        work_start_minute=0,
+        work_end_minute=24 * 60,
+        work_days=0b1111111,
+    )
+    assert always.ok
     project_id = make_project(harness.db, amount=10_000, deadline=utcnow() + timedelta(hours=1))
     make_project(harness.db, amount=10_000)
     harness.command(alice.id, f"pledge {reference(harness, project_id)} 20")

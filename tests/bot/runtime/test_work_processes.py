@@ -19,7 +19,7 @@ from bot.runtime.work_processes import (
     LazyRequest,
     ProcessLazyListenerRunner,
 )
-from handlers import events, lending, slash_command
+from handlers import home, lending, slash_command
 from storage.db.database import Database
 from tests.factories import make_project
 
@@ -49,7 +49,7 @@ def served(
     # Patched in this process only: a spawned worker imports the real ones.
     monkeypatch.setattr(slash_command, "dispatch", not_here)
     monkeypatch.setattr(lending, "open_pledge_modal", not_here)
-    monkeypatch.setattr(events, "publish_home", not_here)
+    monkeypatch.setattr(home, "publish_home", not_here)
     settings = Settings(
         database_url=str(sqlite_db.engine.url),
         slack_bot_token=slack.bot_token,

@@ -251,8 +251,9 @@ def test_programme_stats_add_up(db: Database, rules: LendingRules) -> None:
     lend(db, rules, ANA, project, 2_000, None)
     lend(db, rules, BOB, project, 2_000, None)
     stats = programme_stats(db.sessions)
+    # The circle's lead has lent nothing yet: two lenders.
     assert (stats.lenders, stats.lent, stats.outstanding, stats.circles, stats.open_projects) == (
-        3,
+        2,
         4_000,
         4_000,
         1,

@@ -1,0 +1,133 @@
+"""A lender's money: `/lend portfolio`, `/lend credit`, withdrawing it, and auto-relend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from handlers.acks import on_action
+from handlers.context import CommandRequest, Reply, Services, Subcommands, identity_of
+from handlers.replies import (
+    INTENT,
+    button_value,
+    new_intent,
+    problem,
+    publish_home,
+    respond_with,
+)
+from storage.ledger.money import AmountError, parse_amount
+from storage.lending import portfolio
+from storage.lending.credit import withdraw
+from storage.lending.lenders import SlackIdentity, choose_autolend
+from storage.projects import catalogue
+from storage.projects.catalogue import UnknownFilter, parse_filters
+from templates.render import RenderedMessage, render_message
+
+PORTFOLIO_LOANS = 10
+
+
+def portfolio_reply(request: CommandRequest) -> Reply:
+    services = request.services
+    with services.db.reads() as session:
+        held = portfolio.lender_portfolio(session, request.identity, limit=PORTFOLIO_LOANS)
+    return Reply(services.message("portfolio.json.j2", portfolio=held))
+
+
+def credit(request: CommandRequest) -> Reply:
+    return Reply(credit_card(request.services, request.identity))
+
+
+def credit_card(services: Services, identity: SlackIdentity) -> RenderedMessage:
+    """Available credit with Re-lend and Withdraw; the Withdraw button carries a new intent."""
+    with services.db.reads() as session:
+        held = portfolio.balances(session, identity)
+    return services.message("credit.json.j2", balances=held, intent=new_intent())
+
+
+def withdraw_credit(
+    services: Services, identity: SlackIdentity, amount: int | None, intent: str
+) -> RenderedMessage:
+    outcome = withdraw(
+        services.db.sessions,
+        identity,
+        amount,
+        key=f"withdraw:{identity.org_key}:{identity.user_id}:{intent}",
+        currency=services.rules.currency,
+        now=services.clock(),
+    )
+    if outcome.refusal:
+        return render_message("error.json.j2", problem=outcome.refusal.message, hint=None)
+    return services.message("withdraw_done.json.j2", result=outcome.value())
+
+
+def withdraw_command(request: CommandRequest) -> Reply:
+    if len(request.args) != 1:
+        return problem("Say how much, like `/lend withdraw 25` or `/lend withdraw all`.")
+    word = request.args[0]
+    try:
+        amount = (
+            None
+            if word.casefold() == "all"
+            else parse_amount(word, currency=request.services.rules.currency)
+        )
+    except AmountError as error:
+        return problem(str(error), "Or withdraw everything with `/lend withdraw all`.")
+    return Reply(withdraw_credit(request.services, request.identity, amount, new_intent()))
+
+
+def autolend(request: CommandRequest) -> Reply:
+    services = request.services
+    switch = request.args[0].casefold() if request.args else ""
+    if switch not in ("on", "off"):
+        return problem("Say `/lend autolend on [country] [sector]` or `/lend autolend off`.")
+    with services.db.reads() as session:
+        choices = catalogue.filter_choices(session, services.clock())
+    parsed = parse_filters(request.args[1:], choices)
+    if isinstance(parsed, UnknownFilter) or parsed.women or parsed.ending_soon:
+        word = parsed.word if isinstance(parsed, UnknownFilter) else "that filter"
+        return Reply(services.message("filter_unknown.json.j2", word=word, choices=choices))
+    outcome = choose_autolend(
+        services.db.sessions,
+        request.identity,
+        on=switch == "on",
+        country=parsed.country,
+        sector=parsed.sector,
+        now=services.clock(),
+    )
+    choice = outcome.value()
+    return Reply(
+        services.message(
+            "autolend.json.j2", on=choice.on, country=choice.country, sector=choice.sector
+        )
+    )
+
+
+def register(app: App, services: Services, subcommands: Subcommands) -> None:
+    subcommands.update(
+        {
+            "portfolio": portfolio_reply,
+            "credit": credit,
+            "withdraw": withdraw_command,
+            "autolend": autolend,
+        }
+    )
+
+    @on_action(app, "withdraw_all")
+    def on_withdraw(
+        body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+    ) -> None:
+        intent = button_value(body)
+        if not INTENT.match(intent):
+            respond_with(respond, problem("That button has expired; try `/lend credit`.").message)
+            return
+        identity = identity_of(context, body)
+        done = withdraw_credit(services, identity, None, intent)
+        respond_with(respond, done, replace_original=True)
+        publish_home(client, services, identity)
+
+    @on_action(app, "credit_open")
+    def on_credit_open(body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+        # The Withdraw button of a notification: show the credit card, whose button withdraws.
+        respond_with(respond, credit_card(services, identity_of(context, body)))
