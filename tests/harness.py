@@ -265,7 +265,7 @@ def running_harness(
         def _record(error: BaseException) -> None:
             errors.append(error)
 
-        server = start_in_thread(app, db)
+        server = start_in_thread(app, db, signing_secret=slack.signing_secret)
         try:
             yield Harness(
                 slack=slack,

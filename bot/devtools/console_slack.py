@@ -188,7 +188,7 @@ def _serving(
     )
     services = Services(db=db, rules=settings.rules, admins=settings.admins, clock=clock.now)
     app = create_app(app_settings, services, executor=InlineExecutor())
-    server = start_in_thread(app, db)
+    server = start_in_thread(app, db, signing_secret=slack.signing_secret)
     worker = DeliveryWorker(
         db.sessions,
         SlackClient(slack.client()),

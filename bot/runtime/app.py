@@ -14,6 +14,7 @@ from handlers import (
     circles,
     credit,
     events,
+    guards,
     home,
     lending,
     preferences,
@@ -25,6 +26,7 @@ from storage.db.database import Database
 # Each module registers its own listeners and `/lend` words with
 # `register(app, services, subcommands)`; the router finds the words at request time.
 LISTENER_MODULES = (
+    guards,
     slash_command,
     browsing,
     lending,

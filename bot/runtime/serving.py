@@ -18,6 +18,7 @@ from waitress.server import BaseWSGIServer, create_server
 
 from bot.runtime.app import create_app, services_for
 from bot.runtime.background import start_background
+from bot.runtime.request_check import check
 from bot.runtime.settings import Settings, SettingsError
 from bot.runtime.waitress_thread import bound_port, stop_server_thread
 from bot.runtime.work_processes import ProcessLazyListenerRunner, run_lazy_in_processes
@@ -38,7 +39,7 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def wsgi_app(app: App, db: Database) -> WsgiApp:
+def wsgi_app(app: App, db: Database, signing_secret: str) -> WsgiApp:
     """Commands, interactivity and events on one URL (as `app.yaml` says), plus a health check."""
     bolt = SlackRequestHandler(app, path=EVENTS_PATH)
 
@@ -46,6 +47,9 @@ def wsgi_app(app: App, db: Database) -> WsgiApp:
         route = (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
         if route == ("POST", EVENTS_PATH):
             outside = {k: v for k, v in environ.items() if not k.startswith(BOLT_INTERNAL_HEADERS)}
+            rejected = check(outside, signing_secret)
+            if rejected is not None:
+                return _plain(start_response, rejected.status, rejected.reason)
             return bolt(outside, start_response)
         if route == ("GET", HEALTH_PATH):
             healthy = _database_answers(db)
@@ -86,12 +90,13 @@ def start_in_thread(
     app: App,
     db: Database,
     *,
+    signing_secret: str,
     host: str = "127.0.0.1",
     port: int = 0,
     threads: int = DEFAULT_THREADS,
 ) -> RunningServer:
     """Serve on a background thread (port 0 picks a free port): for tests and benchmarks."""
-    server = _create(app, db, host, port, threads)
+    server = _create(wsgi_app(app, db, signing_secret), host, port, threads)
     thread = threading.Thread(target=server.run, name="microlend-http", daemon=True)
     thread.start()
 
@@ -119,10 +124,8 @@ def ready_for_acks() -> None:
     gc.freeze()
 
 
-def _create(app: App, db: Database, host: str, port: int, threads: int) -> BaseWSGIServer:
-    server = create_server(
-        wsgi_app(app, db), host=host, port=port, threads=threads, ident="microlend"
-    )
+def _create(application: WsgiApp, host: str, port: int, threads: int) -> BaseWSGIServer:
+    server = create_server(application, host=host, port=port, threads=threads, ident="microlend")
     assert isinstance(server, BaseWSGIServer)  # one host and port give one socket
     return server
 
@@ -156,7 +159,8 @@ def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000) -> None:
     opened = open_app(settings)
     background = start_background(settings, opened.db)
     logger.info("serving %s and %s on %s:%d", EVENTS_PATH, HEALTH_PATH, host, port)
-    server = _create(opened.app, opened.db, host, port, DEFAULT_THREADS)
+    application = wsgi_app(opened.app, opened.db, settings.slack_signing_secret)
+    server = _create(application, host, port, DEFAULT_THREADS)
     ready_for_acks()
     try:
         server.run()

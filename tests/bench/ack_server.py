@@ -45,7 +45,8 @@ def main() -> None:
     else:
         opened = open_app(settings)  # as `microlend serve` builds it, worker processes and all
         app, db, close = opened.app, opened.db, opened.close
-    server = start_in_thread(app, db, port=port)
+    secret = settings.slack_signing_secret or ""
+    server = start_in_thread(app, db, signing_secret=secret, port=port)
     ready_for_acks()  # as `microlend serve` does, for both apps
     print("ready", flush=True)
     sys.stdin.read()

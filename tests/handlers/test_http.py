@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.client
+import logging
+import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -55,3 +61,44 @@ def test_health_check_asks_the_database(harness: Harness) -> None:
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(url.replace("/healthz", "/nope"), timeout=5)
     assert missing.value.code == 404
+
+
+MALFORMED = [
+    ("application/x-www-form-urlencoded", b"payload=%7Bnot"),
+    ("application/x-www-form-urlencoded", b"payload=\xff"),
+    ("application/x-www-form-urlencoded", b"payload=%5B1%2C2%5D"),
+    ("application/json", b"[1, 2]"),
+    ("application/json", b"{not json"),
+]
+
+
+def post_raw(harness: Harness, content_type: str, body: bytes, *, signed: bool) -> int:
+    headers = {"Content-Type": content_type}
+    if signed:
+        # Signed as Slack signs, over the raw bytes (slack_sdk's signer decodes them first).
+        timestamp = str(int(time.time()))
+        message = f"v0:{timestamp}:".encode() + body
+        digest = hmac.new(harness.slack.signing_secret.encode(), message, hashlib.sha256)
+        headers |= {
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": f"v0={digest.hexdigest()}",
+        }
+    url = urlsplit(harness.app_url)
+    connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    try:
+        connection.request("POST", url.path, body, headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(("content_type", "body"), MALFORMED)
+def test_malformed_bodies_are_refused_before_anything_parses_them(
+    harness: Harness, caplog: pytest.LogCaptureFixture, content_type: str, body: bytes
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        unsigned = post_raw(harness, content_type, body, signed=False)
+        signed = post_raw(harness, content_type, body, signed=True)
+    assert (unsigned, signed) == (401, 400)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert harness.count(Lender) == 0

@@ -26,6 +26,8 @@ class User:
     is_admin: bool = False
     is_bot: bool = False
     deleted: bool = False
+    # The workspace the person belongs to, when it is not this one (Slack Connect).
+    team_id: str | None = None
 
 
 @dataclass

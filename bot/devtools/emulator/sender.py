@@ -13,7 +13,7 @@ import http.client
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
 
@@ -42,6 +42,9 @@ class Tamper:
     forge_signature: bool = False
     # Headers Slack never sends (Bolt's internal ones, say), as (name, value) pairs.
     headers: tuple[tuple[str, str], ...] = ()
+    # Name another workspace as where the request came from (the signature stays valid: one
+    # app's signing secret signs for every workspace it is installed in).
+    team_id: str | None = None
 
 
 @dataclass
@@ -344,7 +347,7 @@ class AppSender:
                 "id": user.id,
                 "username": user.name,
                 "name": user.name,
-                "team_id": cfg.team_id,
+                "team_id": user.team_id or cfg.team_id,
             },
             "api_app_id": cfg.app_id,
             "token": cfg.verification_token,
@@ -359,6 +362,8 @@ class AppSender:
     def _send(
         self, request: SentRequest, tamper: Tamper | None, extra: dict[str, str] | None = None
     ) -> Delivery:
+        if tamper is not None and tamper.team_id:
+            request = _from_team(request, tamper.team_id)
         headers = {"Content-Type": request.content_type, **self._signature(request, tamper)}
         headers.update(extra or {})
         headers.update(tamper.headers if tamper else ())
@@ -383,6 +388,33 @@ class AppSender:
             timestamp=timestamp, body=request.body
         )
         return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature or ""}
+
+
+def _from_team(request: SentRequest, team_id: str) -> SentRequest:
+    """The same request as if it came from the workspace ``team_id``."""
+    payload = _retargeted(request.payload, team_id)
+    if request.content_type == JSON:
+        body = json.dumps(payload)
+    elif "payload" in parse_qs(request.body):
+        body = urlencode({"payload": json.dumps(payload)})
+    else:
+        body = urlencode(payload)
+    return SentRequest(request.kind, body, request.content_type, payload, request.user_id)
+
+
+def _retargeted(node: Any, team_id: str) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: team_id
+            if key in ("team_id", "team") and isinstance(value, str)
+            else {**value, "id": team_id}
+            if key == "team" and isinstance(value, dict)
+            else _retargeted(value, team_id)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_retargeted(item, team_id) for item in node]
+    return node
 
 
 def _payload_request(kind: str, payload: JsonDict, user_id: str) -> SentRequest:

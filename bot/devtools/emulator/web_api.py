@@ -327,7 +327,7 @@ def users_list(state: WorkspaceState, args: JsonDict) -> JsonDict:
 def _user_object(state: WorkspaceState, user: User) -> JsonDict:
     return {
         "id": user.id,
-        "team_id": state.config.team_id,
+        "team_id": user.team_id or state.config.team_id,
         "name": user.name,
         "real_name": user.real_name,
         "deleted": user.deleted,

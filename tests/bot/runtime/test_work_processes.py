@@ -58,7 +58,7 @@ def served(
         work_processes=1,
     )
     opened = open_app(settings)
-    server = start_in_thread(opened.app, opened.db)
+    server = start_in_thread(opened.app, opened.db, signing_secret=slack.signing_secret)
     try:
         yield opened, slack.connect(f"http://127.0.0.1:{server.port}{EVENTS_PATH}")
     finally:
