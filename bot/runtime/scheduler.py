@@ -8,11 +8,13 @@ by period, so a tick that two instances run anyway, or one that a restart missed
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from bot.runtime.jobs import JOBS, JobContext, JobSchedule, run_job
 
@@ -20,6 +22,12 @@ logger = logging.getLogger(__name__)
 
 # "microlnd" in ASCII: one fixed key for the whole deployment.
 ADVISORY_LOCK_KEY = 0x6D6963726F6C6E64
+# Whether this very session holds the lock: a bigint key is shown as its two halves.
+STILL_HELD = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid = pg_backend_pid() AND objsubid = 1"
+    " AND ((classid::bigint << 32) | objid::bigint) = :key)"
+)
 
 
 class Leadership:
@@ -31,11 +39,14 @@ class Leadership:
         self._lock = threading.Lock()
 
     def held(self) -> bool:
+        """Asked before every tick: a lock whose session died (a restart, a failover, an
+        idle-session kill) is gone, though the Python connection object still looks open."""
         if self._engine.dialect.name != "postgresql":
             return True
         with self._lock:
-            if self._connection is not None and not self._connection.closed:
+            if self._connection is not None and self._still_held(self._connection):
                 return True
+            self._forget()
             connection = self._engine.connect()
             won = connection.execute(
                 text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
@@ -46,6 +57,23 @@ class Leadership:
             else:
                 connection.close()
             return bool(won)
+
+    @staticmethod
+    def _still_held(connection: Connection) -> bool:
+        try:
+            held = connection.execute(STILL_HELD, {"key": ADVISORY_LOCK_KEY}).scalar_one()
+            connection.commit()
+        except DBAPIError:
+            logger.warning("the scheduler's lock session is gone; asking for the lock again")
+            return False
+        return bool(held)
+
+    def _forget(self) -> None:
+        if self._connection is not None:
+            # Closing a dead connection can fail too; it is being dropped either way.
+            with contextlib.suppress(DBAPIError):
+                self._connection.close()
+            self._connection = None
 
     def release(self) -> None:
         with self._lock:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.runtime.jobs import JOBS, JobContext, JobSchedule, list_jobs, run_job
-from bot.runtime.scheduler import Leadership, build_scheduler
+from bot.runtime.scheduler import ADVISORY_LOCK_KEY, Leadership, build_scheduler
 from storage.circles.models import Circle
 from storage.db.database import Database
 from storage.lending.credit import grant_credit
@@ -112,3 +112,23 @@ def test_only_one_instance_holds_the_advisory_lock(postgres_db: Database) -> Non
     first.release()
     assert second.held()
     second.release()
+
+
+@pytest.mark.postgres
+def test_leadership_ends_with_the_session_that_held_the_lock(postgres_db: Database) -> None:
+    """After its session is killed the old leader knows it, and another instance takes over."""
+    first, second = Leadership(postgres_db.engine), Leadership(postgres_db.engine)
+    assert first.held() and not second.held()
+    with postgres_db.engine.connect() as admin:
+        holder = admin.execute(
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND ((classid::bigint << 32) | objid::bigint) = :key"
+            ),
+            {"key": ADVISORY_LOCK_KEY},
+        ).scalar_one()
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder})
+    assert second.held()
+    assert not first.held()
+    second.release()
+    assert first.held()
