@@ -99,9 +99,6 @@ class DeliverySettings:
     backoff_cap_seconds: float = 6 * 3600.0
     senders: int = 8
     idle_seconds: float = 2.0
-    # Sent rows are marked in batches of this size: one UPDATE instead of one per message.
-    # Until marked they stay leased, so a crash re-sends at most what was in flight.
-    mark_sent_every: int = 50
     limits: RateLimits = field(default_factory=lambda: post_limits(RateLimits.per_minute))
 
     @classmethod
@@ -142,33 +139,6 @@ class WorkerStats:
     failed: int = 0
     dead: int = 0
     rate_limited: int = 0
-
-
-class _SentRows:
-    """Ids of rows already on Slack, waiting to be marked sent together, by the lease they
-    are held under."""
-
-    def __init__(self, factory: sessionmaker[Session], clock: Clock, size: int) -> None:
-        self._factory = factory
-        self._clock = clock
-        self._size = size
-        self._ids: dict[datetime, list[int]] = defaultdict(list)
-        self._count = 0
-        self._lock = threading.Lock()
-
-    def add(self, ids: Sequence[int], lease_until: datetime) -> None:
-        with self._lock:
-            self._ids[lease_until].extend(ids)
-            self._count += len(ids)
-            full = self._count >= self._size
-        if full:
-            self.flush()
-
-    def flush(self) -> None:
-        with self._lock:
-            held, self._ids, self._count = self._ids, defaultdict(list), 0
-        for lease_until, ids in held.items():
-            delivery_queue.mark_sent(self._factory, ids, lease_until=lease_until, now=self._clock())
 
 
 class _Counters:
@@ -213,7 +183,6 @@ class DeliveryWorker:
         self.clock = clock
         self.jitter = jitter
         self.counters = _Counters()
-        self.sent = _SentRows(factory, clock, self.settings.mark_sent_every)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -235,14 +204,12 @@ class DeliveryWorker:
                 work.put(None)
             for sender in senders:
                 sender.join()
-            self.sent.flush()
         return self.counters.snapshot()
 
     def _produce(
         self, work: queue.Queue[Outgoing | None], stop: threading.Event, idle: bool
     ) -> None:
         while not stop.is_set():
-            self.sent.flush()
             claimed, messages = self.prepare()
             for message in messages:
                 work.put(message)
@@ -251,7 +218,6 @@ class DeliveryWorker:
             if idle:
                 # Wait for the messages in flight: a failure may leave a row due again.
                 work.join()
-                self.sent.flush()
                 if not self._anything_due():
                     return
             else:
@@ -383,8 +349,12 @@ class DeliveryWorker:
         except (SlackDeliveryError, TemplateRenderError) as error:
             self._failed(message, str(error))
         else:
-            self.sent.add(ids, lease_until)
-            self.counters.add(messages_sent=1, rows_sent=len(ids))
+            # Marked the moment Slack has it: a worker killed now sends again at most the
+            # messages its sender threads had on the way.
+            sent = delivery_queue.mark_sent(
+                self.factory, ids, lease_until=lease_until, now=self.clock()
+            )
+            self.counters.add(messages_sent=1, rows_sent=sent)
 
     def _post(self, message: Outgoing, rendered: RenderedMessage) -> None:
         """Post in a slot within the lease; on 429 pause the workspace and try the same message
