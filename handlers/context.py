@@ -30,6 +30,10 @@ class Services:
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins
 
+    @property
+    def currency(self) -> str:
+        return self.rules.currency
+
     def message(self, template: str, **context: Any) -> RenderedMessage:
         """A message template rendered with the programme's currency."""
         return render_message(template, currency=self.rules.currency, **context)

@@ -12,14 +12,16 @@ from handlers.context import CommandRequest, Reply, Services, Subcommands, ident
 from handlers.replies import (
     INTENT,
     button_value,
+    ids_from,
     new_intent,
     problem,
     publish_home,
     respond_with,
 )
+from storage.db.unit_of_work import Refused
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending import portfolio
-from storage.lending.credit import withdraw
+from storage.lending.credit import plan_withdrawal, withdraw
 from storage.lending.lenders import SlackIdentity, choose_autolend
 from storage.projects import catalogue
 from storage.projects.catalogue import UnknownFilter, parse_filters
@@ -54,7 +56,7 @@ def withdraw_credit(
         identity,
         amount,
         key=f"withdraw:{identity.org_key}:{identity.user_id}:{intent}",
-        currency=services.rules.currency,
+        currency=services.currency,
         now=services.clock(),
     )
     if outcome.refusal:
@@ -63,18 +65,32 @@ def withdraw_credit(
 
 
 def withdraw_command(request: CommandRequest) -> Reply:
+    """Show what the withdrawal would take out; the Withdraw button it carries does it."""
+    services = request.services
     if len(request.args) != 1:
         return problem("Say how much, like `/lend withdraw 25` or `/lend withdraw all`.")
     word = request.args[0]
     try:
         amount = (
-            None
-            if word.casefold() == "all"
-            else parse_amount(word, currency=request.services.rules.currency)
+            None if word.casefold() == "all" else parse_amount(word, currency=services.currency)
         )
     except AmountError as error:
         return problem(str(error), "Or withdraw everything with `/lend withdraw all`.")
-    return Reply(withdraw_credit(request.services, request.identity, amount, new_intent()))
+    with services.db.reads() as session:
+        try:
+            plan = plan_withdrawal(session, request.identity, amount, currency=services.currency)
+        except Refused as refused:
+            return problem(refused.refusal.message)
+    return Reply(services.message("withdraw_confirm.json.j2", plan=plan, intent=new_intent()))
+
+
+def _confirmed_amount(value: str) -> tuple[int, str] | None:
+    """The amount and intent a Withdraw button carries, if it is one the app made."""
+    data = ids_from(value, "a")
+    intent = str(data.get("i")) if data else ""
+    if data is None or data["a"] <= 0 or not INTENT.match(intent):
+        return None
+    return data["a"], intent
 
 
 def autolend(request: CommandRequest) -> Reply:
@@ -126,6 +142,24 @@ def register(app: App, services: Services, subcommands: Subcommands) -> None:
         done = withdraw_credit(services, identity, None, intent)
         respond_with(respond, done, replace_original=True)
         publish_home(client, services, identity)
+
+    @on_action(app, "withdraw_confirm")
+    def on_withdraw_confirmed(
+        body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+    ) -> None:
+        confirmed = _confirmed_amount(button_value(body))
+        if confirmed is None:
+            respond_with(respond, problem("That button has expired; try `/lend credit`.").message)
+            return
+        identity = identity_of(context, body)
+        done = withdraw_credit(services, identity, *confirmed)
+        respond_with(respond, done, replace_original=True)
+        publish_home(client, services, identity)
+
+    @on_action(app, "withdraw_cancel")
+    def on_withdraw_cancelled(respond: Respond) -> None:
+        cancelled = services.message("withdraw_cancelled.json.j2")
+        respond_with(respond, cancelled, replace_original=True)
 
     @on_action(app, "credit_open")
     def on_credit_open(body: dict[str, Any], context: BoltContext, respond: Respond) -> None:

@@ -16,6 +16,7 @@ from storage.ledger.money import format_money
 from storage.ledger.postings import Leg, post
 from storage.lending.lenders import LenderRef, lender_id_of, lender_param
 from storage.lending.models import PayoutRequest
+from storage.lending.portfolio import balances
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,34 @@ def grant_credit(
     return run(factory, "grant", key, params, body, GrantResult)
 
 
+@dataclass(frozen=True)
+class WithdrawalPlan:
+    """What a withdrawal would take out, decided by the rules the withdrawal itself applies."""
+
+    amount: int
+    available: int
+
+    @property
+    def left(self) -> int:
+        return self.available - self.amount
+
+
+def plan_withdrawal(
+    session: Session, lender: LenderRef, amount: int | None, *, currency: str
+) -> WithdrawalPlan:
+    """How much would be withdrawn (all of it when ``amount`` is None), or why not."""
+    available = balances(session, lender).available
+    wanted = available if amount is None else amount
+    if wanted <= 0:
+        raise Refused("nothing_to_withdraw", "You have no available credit to withdraw.")
+    if wanted > available:
+        raise Refused(
+            "insufficient_credit",
+            f"You can withdraw at most {format_money(available, currency)}, your available credit.",
+        )
+    return WithdrawalPlan(wanted, available)
+
+
 def withdraw(
     factory: sessionmaker[Session],
     lender: LenderRef,
@@ -79,16 +108,8 @@ def withdraw(
 
     def body(session: Session) -> WithdrawResult:
         lender_id = lender_id_of(session, lender, now=moment)
-        available = lender_balance(session, lender_id, AccountKind.AVAILABLE)
-        wanted = available if amount is None else amount
-        if wanted <= 0:
-            raise Refused("nothing_to_withdraw", "You have no available credit to withdraw.")
-        if wanted > available:
-            raise Refused(
-                "insufficient_credit",
-                f"You can withdraw at most {format_money(available, currency)}, "
-                "your available credit.",
-            )
+        plan = plan_withdrawal(session, lender_id, amount, currency=currency)
+        wanted, available = plan.amount, plan.available
         accounts = lender_accounts(session, lender_id)
         payouts = system_account(session, AccountKind.PAYOUTS)
         request_id = session.execute(

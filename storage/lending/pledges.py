@@ -13,12 +13,13 @@ from storage.circles.models import Circle, CircleMember
 from storage.db.clock import utcnow
 from storage.db.engine import rowcount
 from storage.db.unit_of_work import Outcome, Refusal, Refused, Retry, run
-from storage.ledger.accounts import lender_accounts, lender_balance
+from storage.ledger.accounts import lender_accounts
 from storage.ledger.models import AccountKind
 from storage.ledger.money import format_money
 from storage.ledger.postings import Leg, move_pledges, post, post_rows
 from storage.lending.lenders import LenderRef, known_lender_id, lender_id_of, lender_param
 from storage.lending.models import LenderMonth, Pledge
+from storage.lending.portfolio import balances
 from storage.lending.rules import LendingRules
 from storage.notifications import outbox
 from storage.projects.models import Project, ProjectStatus
@@ -109,9 +110,7 @@ def plan_pledge(
     lender_id = known_lender_id(session, request.lender)
     if request.circle_id is not None:
         _check_member(session, request.circle_id, lender_id)
-    available = (
-        0 if lender_id is None else lender_balance(session, lender_id, AccountKind.AVAILABLE)
-    )
+    available = balances(session, lender_id).available if lender_id is not None else 0
     from_credit, from_payroll = split_payment(available, request.amount)
     if from_payroll and request.credit_only:
         raise Refused(

@@ -16,7 +16,7 @@ from handlers.lending import PledgeIntent
 from storage.db.clock import utcnow
 from storage.lending.credit import grant_credit
 from storage.lending.lenders import SlackIdentity, choose_preferences, find_lender
-from storage.lending.models import Lender, NotifyMode, Pledge
+from storage.lending.models import Lender, NotifyMode, PayoutRequest, Pledge
 from storage.projects.lifecycle import expire_due_projects
 from storage.projects.models import Project, ProjectStatus
 from tests.factories import make_project
@@ -232,11 +232,19 @@ def test_credit_withdraw_button_and_command(harness: Harness) -> None:
     harness.command(alice.id, "credit")
     card = harness.reply(alice.id)
     assert "Available credit: €50.00" in text_of(card)
-    harness.command(alice.id, "withdraw 10")
+    asked = harness.command(alice.id, "withdraw 10")
+    for retry in (1, 2):
+        harness.resend(asked, retry_num=retry)  # a replayed command only asks again
+    assert harness.count(PayoutRequest) == 0
+    assert "*Withdraw €10.00* of your €50.00 available credit?" in harness.reply_text(alice.id)
+    confirm = harness.click(alice.id, "withdraw_confirm")
+    harness.resend(confirm)  # a double click or a replay: one withdrawal
+    assert harness.count(PayoutRequest) == 1
     assert "€10.00 is on its way" in harness.reply_text(alice.id)
     click = harness.click(alice.id, "withdraw_all", within=card)
     harness.resend(click)  # double click: one withdrawal
     assert "€40.00 is on its way" in text_of(card)  # the credit card was replaced
+    assert harness.count(PayoutRequest) == 2
     harness.command(alice.id, "withdraw all")
     assert "no available credit" in harness.reply_text(alice.id)
     harness.command(alice.id, "withdraw lots")
