@@ -12,12 +12,14 @@ from typing import Any
 
 from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from handlers.acks import on_action, on_event
 from handlers.context import CommandRequest, Reply, Services, Subcommands, identity_of
 from handlers.replies import MENTION, button_value, ids_from, problem
 from handlers.replies import usage as help_reply
 from storage.circles import membership, statistics
+from storage.circles.membership import JoinProof
 from storage.db.unit_of_work import Outcome, Refusal
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending.lenders import SlackIdentity
@@ -114,22 +116,19 @@ def invite(request: CommandRequest) -> Reply:
         return usage("Name one person to invite: `/lend circle invite @someone`.")
     invitee = found.group(1)
     outcome = membership.invite_to_circle(
-        request.services.db.sessions, request.identity, request.channel_id, invitee
+        request.services.db.sessions,
+        request.identity,
+        request.channel_id,
+        invitee,
+        now=request.services.clock(),
     )
     if not outcome.ok:
         return refused(outcome.refusal)
     invitation = outcome.value()
     if invitation.already_member:
         return done(request, "invitee_member", invitation.circle.name, invitee)
-    card = request.services.message(
-        "circle_card.json.j2",
-        circle=invitation.circle,
-        kind="invite",
-        inviter=request.identity.user_id,
-    )
-    # Posting to a user id delivers to their DM with the app.
-    request.client.chat_postMessage(channel=invitee, text=card.text, blocks=card.blocks)
-    return done(request, "invited", invitation.circle.name, invitee)
+    said = "already_invited" if invitation.already_invited else "invited"
+    return done(request, said, invitation.circle.name, invitee)
 
 
 def feature(request: CommandRequest) -> Reply:
@@ -190,14 +189,44 @@ def leaderboard(request: CommandRequest) -> Reply:
 # -- the Join button and the welcome ---------------------------------------------------
 
 
-def join_from_button(services: Services, identity: SlackIdentity, value: str) -> Reply:
-    data = ids_from(value, "circle")
+def join_from_button(
+    services: Services, client: WebClient, identity: SlackIdentity, body: dict[str, Any]
+) -> Reply:
+    """The Join button of a circle's card or welcome (in its channel), or of an invitation."""
+    data = ids_from(button_value(body), "circle")
     if data is None:
         return problem("That button is not valid any more; try `/lend circle join` in the channel.")
+    found = membership.circle_by_id(services.db.sessions, identity.org_key, data["circle"])
+    if found is None:
+        return problem("That is not a lending circle of this workspace (the button may be old).")
+    clicked_in = str((body.get("channel") or {}).get("id") or "")
+    in_channel = clicked_in == found.channel_id or _channel_member(
+        client, found.channel_id, identity.user_id
+    )
     outcome = membership.join_circle(
-        services.db.sessions, identity, circle_id=data["circle"], now=services.clock()
+        services.db.sessions,
+        identity,
+        circle_id=found.circle_id,
+        proof=JoinProof.IN_CHANNEL if in_channel else JoinProof.INVITED,
+        now=services.clock(),
     )
     return membership_reply(services, outcome)
+
+
+def _channel_member(client: WebClient, channel_id: str, user_id: str) -> bool:
+    """Whether Slack lists the person among the channel's members (page by page)."""
+    cursor: str | None = None
+    while True:
+        try:
+            page = client.conversations_members(channel=channel_id, limit=200, cursor=cursor)
+        except SlackApiError:
+            # The app left the channel, or it is gone: nobody can be shown to be in it.
+            return False
+        if user_id in (page.get("members") or []):
+            return True
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+        if cursor is None:
+            return False
 
 
 def welcome(
@@ -218,8 +247,10 @@ def register(app: App, services: Services, subcommands: Subcommands) -> None:
     subcommands.update({"circle": circle, "circles": leaderboard})
 
     @on_action(app, "circle_join")
-    def on_join(body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
-        reply = join_from_button(services, identity_of(context, body), button_value(body))
+    def on_join(
+        body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+    ) -> None:
+        reply = join_from_button(services, client, identity_of(context, body), body)
         respond(
             text=reply.message.text,
             blocks=reply.message.blocks,

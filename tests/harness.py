@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -41,9 +42,13 @@ from bot.devtools.emulator import (
     View,
 )
 from bot.runtime.app import create_app
+from bot.runtime.delivery import DeliverySettings, DeliveryWorker, WorkerStats
+from bot.runtime.send_limiter import RateLimits, WorkspaceRateLimiter
 from bot.runtime.serving import EVENTS_PATH, start_in_thread
 from bot.runtime.settings import Settings
+from bot.runtime.slack_client import SlackClient
 from handlers.context import Services
+from storage.db.clock import utcnow
 from storage.db.database import Database
 from storage.lending.rules import LendingRules
 from tests.slack_models import assert_calls_valid
@@ -143,6 +148,19 @@ class Harness:
         """Slack's retry of the same request (same body, same event_id)."""
         return self._settled(self.sender.resend(delivery, retry_num, tamper=tamper))
 
+    def deliver(self, at: datetime | None = None) -> WorkerStats:
+        """Send every notification due at ``at`` through the real delivery worker; by default
+        the next weekday at 10:00 UTC, inside every lender's default working hours."""
+        moment = at or next_working_morning(utcnow())
+        worker = DeliveryWorker(
+            self.db.sessions,
+            SlackClient(self.slack.client()),
+            WorkspaceRateLimiter(RateLimits(per_minute=60_000, per_channel_per_second=1_000)),
+            settings=DeliverySettings(senders=1, idle_seconds=0.01),
+            clock=lambda: moment,
+        )
+        return worker.drain()
+
     def settle(self, timeout: float = 15.0) -> None:
         """Wait until every listener has finished; fail if one raised."""
         self.executor.wait_idle(timeout)
@@ -189,6 +207,14 @@ class Harness:
             return session.execute(
                 select(func.count()).select_from(model).where(*where)
             ).scalar_one()
+
+
+def next_working_morning(now: datetime) -> datetime:
+    """The next Monday-to-Friday 10:00 (naive UTC) after ``now``."""
+    day = now.date() + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(10, 0))
 
 
 TEXT_KINDS = ("mrkdwn", "plain_text")

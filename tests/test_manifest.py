@@ -38,6 +38,7 @@ METHOD_SCOPES: dict[str, frozenset[str]] = {
     "chat.delete": frozenset({"chat:write"}),
     "conversations.open": frozenset({"im:write"}),
     "conversations.info": frozenset({"channels:read", "groups:read", "im:read"}),
+    "conversations.members": frozenset({"channels:read", "groups:read"}),
     "users.info": frozenset({"users:read"}),
     "users.list": frozenset({"users:read"}),
     "views.open": frozenset(),

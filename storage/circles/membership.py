@@ -9,6 +9,7 @@ leads it."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,12 +19,13 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.circles.models import Circle, CircleMember
+from storage.circles.models import Circle, CircleInvitation, CircleMember
 from storage.db.clock import utcnow
 from storage.db.unit_of_work import Outcome, Refused, run
 from storage.installations.models import Workspace
 from storage.lending.lenders import SlackIdentity, ensure_lender, find_lender
 from storage.lending.models import Lender
+from storage.notifications import outbox
 from storage.projects.catalogue import is_open
 from storage.projects.references import find_project
 
@@ -57,6 +59,14 @@ class Invitation:
     circle: CircleInfo
     invitee_user_id: str
     already_member: bool
+    already_invited: bool = False
+
+
+class JoinProof(enum.Enum):
+    """Why someone may join: they are in the circle's channel, or they were invited."""
+
+    IN_CHANNEL = "in_channel"
+    INVITED = "invited"
 
 
 @dataclass(frozen=True)
@@ -210,9 +220,15 @@ def join_circle(
     *,
     channel_id: str | None = None,
     circle_id: int | None = None,
+    proof: JoinProof = JoinProof.IN_CHANNEL,
     now: datetime | None = None,
 ) -> Outcome[Membership]:
-    """Join the circle of a channel (or, from a button, by id); joining twice is a no-op."""
+    """Join the circle of a channel (or, from a button, by id); joining twice is a no-op.
+
+    The caller shows the person is in the circle's channel (the channel a command or a click
+    came from, or Slack's member list), or else an invitation must be on record: a forged
+    Join button must not open a circle, let alone a private channel's, to anyone.
+    """
     moment = now or utcnow()
 
     def body(session: Session) -> Membership:
@@ -220,6 +236,15 @@ def join_circle(
         lender = ensure_lender(session, identity, now=moment)
         if _is_member(session, circle.id, lender.id):
             return Membership(circle_info(session, circle), changed=False)
+        if (
+            proof is JoinProof.INVITED
+            and session.get(CircleInvitation, (circle.id, lender.id)) is None
+        ):
+            raise Refused(
+                "not_invited",
+                "Only people in the circle's channel, or invited by a member, can join it. "
+                "Ask a member to invite you with `/lend circle invite`.",
+            )
         try:
             with session.begin_nested():
                 session.add(
@@ -280,8 +305,12 @@ def invite_to_circle(
     identity: SlackIdentity,
     channel_id: str,
     invitee_user_id: str,
+    *,
+    now: datetime | None = None,
 ) -> Outcome[Invitation]:
-    """Check that a member may invite someone of their organisation; nothing is stored."""
+    """A member invites someone of their organisation: recorded, and told once by DM through
+    the outbox (in their working hours); inviting again tells nobody twice."""
+    moment = now or utcnow()
 
     def body(session: Session) -> Invitation:
         circle = find_circle(session, identity.org_key, channel_id=channel_id, circle_id=None)
@@ -290,9 +319,31 @@ def invite_to_circle(
             raise Refused(
                 "not_a_member", "Join the circle first (`/lend circle join`), then invite others."
             )
-        invitee = find_lender(session, _colleague(identity, invitee_user_id))
-        already = invitee is not None and _is_member(session, circle.id, invitee.id)
-        return Invitation(circle_info(session, circle), invitee_user_id, already_member=already)
+        invitee = ensure_lender(session, _colleague(identity, invitee_user_id), now=moment)
+        info = circle_info(session, circle)
+        if _is_member(session, circle.id, invitee.id):
+            return Invitation(info, invitee_user_id, already_member=True)
+        already = session.get(CircleInvitation, (circle.id, invitee.id)) is not None
+        if not already:
+            session.add(
+                CircleInvitation(
+                    circle_id=circle.id,
+                    invitee_id=invitee.id,
+                    inviter_id=inviter.id,
+                    invited_at=moment,
+                )
+            )
+            outbox.enqueue(
+                session,
+                dedupe_key=f"invite:{circle.id}:{invitee.id}",
+                kind="invite",
+                payload={"inviter": identity.user_id},
+                now=moment,
+                lender_id=invitee.id,
+                workspace_id=circle.workspace_id,
+                circle_id=circle.id,
+            )
+        return Invitation(info, invitee_user_id, already_member=False, already_invited=already)
 
     return _run(factory, "circle_invite", body, Invitation)
 
@@ -362,5 +413,14 @@ def circle_in_channel(
     with factory() as session:
         circle = session.execute(
             circles_of(org_key).where(Circle.channel_id == channel_id)
+        ).scalar_one_or_none()
+        return None if circle is None else circle_info(session, circle)
+
+
+def circle_by_id(factory: sessionmaker[Session], org_key: str, circle_id: int) -> CircleInfo | None:
+    """A circle of the caller's organisation by id (a button names it so), or None."""
+    with factory() as session:
+        circle = session.execute(
+            circles_of(org_key).where(Circle.id == circle_id)
         ).scalar_one_or_none()
         return None if circle is None else circle_info(session, circle)

@@ -44,3 +44,14 @@ class CircleMember(Base):
     circle_id: Mapped[int] = mapped_column(ForeignKey("circles.id"), primary_key=True)
     lender_id: Mapped[int] = mapped_column(ForeignKey("lenders.id"), primary_key=True, index=True)
     joined_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CircleInvitation(Base):
+    """Someone a member invited: what lets them join from outside the circle's channel."""
+
+    __tablename__ = "circle_invitations"
+
+    circle_id: Mapped[int] = mapped_column(ForeignKey("circles.id"), primary_key=True)
+    invitee_id: Mapped[int] = mapped_column(ForeignKey("lenders.id"), primary_key=True, index=True)
+    inviter_id: Mapped[int] = mapped_column(ForeignKey("lenders.id"))
+    invited_at: Mapped[datetime] = mapped_column(DateTime)

@@ -62,6 +62,15 @@ class Stake:
 
 
 @dataclass(frozen=True)
+class Invite:
+    """A circle someone invited the lender to, with the Join button's circle id."""
+
+    circle_id: int
+    circle_name: str
+    inviter_user_id: str
+
+
+@dataclass(frozen=True)
 class LenderNews:
     """Everything waiting for one lender, folded into one message."""
 
@@ -73,7 +82,7 @@ class LenderNews:
     delinquent: tuple[Stake, ...] = ()
     impacts: tuple[Stake, ...] = ()
     autolends: tuple[Stake, ...] = ()
-    invites: tuple[str, ...] = ()
+    invites: tuple[Invite, ...] = ()
     idle_reminder: bool = False
 
     @property
@@ -103,7 +112,7 @@ PROJECT_KINDS = {
 @dataclass
 class _Pieces:
     lists: dict[str, list[Stake]] = field(default_factory=lambda: defaultdict(list))
-    invites: list[str] = field(default_factory=list)
+    invites: list[Invite] = field(default_factory=list)
     idle: bool = False
 
 
@@ -128,7 +137,7 @@ def lender_news(
     expired = {row.project_id for row in rows if row.kind == "expired" and row.project_id}
     similar = {p: _similar(session, projects[p], now) for p in expired if p in projects}
     impacts = _impacts(session, [row for row in rows if row.kind == "impact"])
-    circles = _circle_names(session, {row.circle_id for row in rows if row.kind == "invite"})
+    circles = _circles(session, {row.circle_id for row in rows if row.kind == "invite"})
 
     pieces: dict[int, _Pieces] = defaultdict(_Pieces)
     for (lender, project), amount in sorted(received.items()):
@@ -152,7 +161,8 @@ def lender_news(
                 )
             )
         elif row.kind == "invite" and row.circle_id in circles:
-            piece.invites.append(circles[row.circle_id])
+            circle_id, name = circles[row.circle_id]
+            piece.invites.append(Invite(circle_id, name, str(row.payload.get("inviter", ""))))
         elif row.kind == "idle_credit":
             piece.idle = True
     available = _available(session, lender_ids)
@@ -299,12 +309,12 @@ def _impacts(session: Session, rows: Sequence[Claimed]) -> dict[int, str]:
     return {row_id: texts.get(update, "") for row_id, update in wanted.items() if update}
 
 
-def _circle_names(session: Session, circle_ids: set[int | None]) -> dict[int, str]:
+def _circles(session: Session, circle_ids: set[int | None]) -> dict[int, tuple[int, str]]:
     ids = {circle for circle in circle_ids if circle is not None}
     if not ids:
         return {}
     rows = session.execute(select(Circle.id, Circle.name).where(Circle.id.in_(ids))).all()
-    return dict(rows)
+    return {circle_id: (circle_id, name) for circle_id, name in rows}
 
 
 def _available(session: Session, lender_ids: set[int]) -> dict[int, int]:

@@ -7,6 +7,7 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot.devtools.emulator import Message, blockkit
 from storage.circles.membership import CircleInfo, FeaturedProject, create_circle
@@ -108,8 +109,12 @@ def test_invite_sends_a_dm_with_a_join_button(harness: Harness, team: tuple[str,
     bob = harness.user("bob")
     create(harness, lead, channel)
     harness.command(lead, f"circle invite <@{bob.id}|bob>", channel)
-    assert "Invitation" in harness.reply_text(lead)
-    invitation = harness.slack.dms(bob.id)[-1]
+    assert f"<@{bob.id}> is invited to *Team Andes*" in harness.reply_text(lead)
+    harness.command(lead, f"circle invite <@{bob.id}>", channel)
+    assert "was already invited" in harness.reply_text(lead)
+    assert harness.slack.dms(bob.id) == []  # it goes through the outbox, in bob's hours
+    harness.deliver()
+    [invitation] = harness.slack.dms(bob.id)
     assert f"<@{lead}> invites you" in text_of(invitation)
     harness.click(bob.id, "circle_join", within=invitation)
     assert "You joined" in harness.reply_text(bob.id)
@@ -295,3 +300,28 @@ def test_a_name_too_long_is_refused(harness: Harness, team: tuple[str, ...]) -> 
     create(harness, lead, channel, "x" * 5_000)
     assert "at most 80 characters" in harness.reply_text(lead)
     assert harness.count(Circle) == 0
+
+
+def test_a_forged_join_button_opens_no_circle_whose_channel_one_is_not_in(
+    harness: Harness,
+) -> None:
+    """The Join button of one circle's card, forged to name a private circle elsewhere."""
+    lead, eve = harness.user("lea"), harness.user("eve")
+    private = harness.channel("board", [lead.id])
+    create(harness, lead.id, private, "Board")
+    secret = circle_id_in(harness, private)
+    public = harness.channel("open", [lead.id, eve.id])
+    create(harness, lead.id, public, "Open")
+    card = forged(channel_posts(harness, public)[0], "circle_join", f'{{"circle":{secret}}}')
+    harness.click(eve.id, "circle_join", within=card)
+    assert "Only people in the circle's channel, or invited" in harness.reply_text(eve.id)
+    assert harness.count(CircleMember, CircleMember.circle_id == secret) == 1
+    # Someone who is in that channel may join from anywhere: Slack lists them as a member.
+    harness.slack.state.channels[private].members.append(eve.id)
+    harness.click(eve.id, "circle_join", within=card)
+    assert "You joined *Board*" in harness.reply_text(eve.id)
+
+
+def circle_id_in(harness: Harness, channel: str) -> int:
+    with harness.db.sessions() as session:
+        return session.execute(select(Circle.id).where(Circle.channel_id == channel)).scalar_one()

@@ -41,7 +41,7 @@ from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
 from storage.notifications import outbox
 from storage.notifications.delivery_queue import OutboxView
-from storage.notifications.facts import CirclePost, LenderNews, ProjectFacts, Stake
+from storage.notifications.facts import CirclePost, Invite, LenderNews, ProjectFacts, Stake
 from storage.notifications.models import Notification, NotificationStatus, SendBudget
 from storage.notifications.send_budget import SharedBudget
 from storage.projects.lifecycle import expire_due_projects
@@ -560,7 +560,7 @@ def hostile_context(text: str) -> dict[str, object]:
         delinquent=many,
         impacts=many,
         autolends=many,
-        invites=(text,) * 5,
+        invites=(Invite(7, text, "U0TEXT"),) * 5,
         idle_reminder=True,
     )
     week = CircleWeek(date(2026, 1, 5), 10_000, 4, 2, 550)

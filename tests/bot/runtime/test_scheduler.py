@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,6 +129,12 @@ def test_leadership_ends_with_the_session_that_held_the_lock(postgres_db: Databa
             {"key": ADVISORY_LOCK_KEY},
         ).scalar_one()
         admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder})
+        # The backend ends (and its lock goes) a moment after it is told to.
+        gone = text("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = :pid)")
+        deadline = time.monotonic() + 10
+        while not admin.execute(gone, {"pid": holder}).scalar_one():
+            assert time.monotonic() < deadline, "the terminated backend lingers"
+            time.sleep(0.05)
     assert second.held()
     assert not first.held()
     second.release()
