@@ -2,16 +2,19 @@
 
 Files are streamed: a reader yields one ``SourceRow`` at a time, so memory stays flat however
 large the file. Bytes are decoded line by line, so a line that is not UTF-8 costs only its own
-row (reported with its line number) instead of the whole file. Problems that make the whole file
-unusable (no header, missing columns) raise ``ImportFileError`` before anything is loaded.
+row (reported with its line number) instead of the whole file, and every line of a file ends up
+in a row or in a problem: a broken record never swallows the lines after it. Problems that make
+the whole file unusable (no header, missing columns, a column named twice) raise
+``ImportFileError`` before anything is loaded.
 """
 
 from __future__ import annotations
 
-import _csv
 import codecs
 import csv
+import heapq
 import json
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,6 +27,10 @@ BATCH_SIZE = 1_000
 MAX_LINE_BYTES = 256 * 1024
 # The report keeps this many problems; the counts stay exact however many rows are bad.
 MAX_PROBLEMS = 1_000
+# A quoted field may hold line breaks, but a record spans at most this many lines: a stray
+# quote then costs its own line, not every line after it.
+MAX_RECORD_LINES = 20
+UNCLOSED_QUOTE = "a quote opened on this line is never closed"
 
 T = TypeVar("T")
 
@@ -57,31 +64,48 @@ class ImportReport:
     notes: tuple[RowProblem, ...] = ()
 
 
+class _FirstLines:
+    """The ``MAX_PROBLEMS`` lowest-numbered lines told, whatever order they are told in: an
+    import finds a batch's unreadable rows before the rows it refuses when storing them."""
+
+    def __init__(self) -> None:
+        # A max-heap by line number (negated), so the highest line kept is the one to drop.
+        self._heap: list[tuple[int, str]] = []
+
+    def add(self, line: int, reason: str) -> None:
+        if len(self._heap) < MAX_PROBLEMS:
+            heapq.heappush(self._heap, (-line, reason))
+        elif line < -self._heap[0][0]:
+            heapq.heapreplace(self._heap, (-line, reason))
+
+    def in_order(self) -> tuple[RowProblem, ...]:
+        return tuple(RowProblem(-line, reason) for line, reason in sorted(self._heap, reverse=True))
+
+
 @dataclass
 class ReportBuilder:
     loaded: int = 0
     skipped: int = 0
     unchanged: int = 0
-    problems: list[RowProblem] = field(default_factory=list)
-    notes: list[RowProblem] = field(default_factory=list)
+    problems: _FirstLines = field(default_factory=_FirstLines)
+    notes: _FirstLines = field(default_factory=_FirstLines)
 
     def skip(self, line: int, reason: str) -> None:
         self.skipped += 1
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(RowProblem(line, reason))
+        self.problems.add(line, reason)
 
     def keep(self, line: int, note: str | None = None) -> None:
         self.unchanged += 1
-        if note is not None and len(self.notes) < MAX_PROBLEMS:
-            self.notes.append(RowProblem(line, note))
+        if note is not None:
+            self.notes.add(line, note)
 
     def report(self) -> ImportReport:
         return ImportReport(
             loaded=self.loaded,
             skipped=self.skipped,
             unchanged=self.unchanged,
-            problems=tuple(sorted(self.problems, key=lambda p: p.line)),
-            notes=tuple(sorted(self.notes, key=lambda p: p.line)),
+            problems=self.problems.in_order(),
+            notes=self.notes.in_order(),
         )
 
 
@@ -118,107 +142,168 @@ def batched(items: Iterable[T], size: int = BATCH_SIZE) -> Iterator[list[T]]:
 # Reading files ---------------------------------------------------------------------------------
 
 
-class _Lines:
-    """The decoded physical lines of a byte stream, remembering which ones were unusable.
+@dataclass(frozen=True)
+class _Line:
+    """One physical line: its text ("" when unusable, with the reason), and its quote marks,
+    counted in the bytes so that an unusable line still opens or closes a quoted field."""
 
-    Each physical line yields exactly one string, so the csv module's line count stays true;
-    an unusable line yields an empty line in its place and is remembered until the row that
-    contains it has been reported.
-    """
+    number: int
+    text: str
+    quotes: int
+    problem: str | None = None
+
+    @property
+    def blank(self) -> bool:
+        return self.problem is None and not self.text.strip("\r\n")
+
+
+def _physical_lines(stream: BinaryIO) -> Iterator[_Line]:
+    number = 0
+    while raw := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        yield _decode(stream, number, raw)
+
+
+def _decode(stream: BinaryIO, number: int, raw: bytes) -> _Line:
+    quotes = raw.count(b'"')
+    if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+        quotes += _skip_rest_of_line(stream)
+        return _Line(number, "", quotes, f"the line is longer than {MAX_LINE_BYTES:,} bytes")
+    try:
+        return _Line(number, raw.decode("utf-8"), quotes)
+    except UnicodeDecodeError:
+        return _Line(number, "", quotes, "the line is not UTF-8 text (save the file as UTF-8)")
+
+
+def _skip_rest_of_line(stream: BinaryIO) -> int:
+    """Read past the rest of an over-long line, counting its quote marks."""
+    quotes = 0
+    while chunk := stream.readline(MAX_LINE_BYTES):
+        quotes += chunk.count(b'"')
+        if chunk.endswith(b"\n"):
+            break
+    return quotes
+
+
+@dataclass(frozen=True)
+class _Record:
+    line: int
+    cells: list[str]
+    problem: str | None = None
+
+
+class _CsvRecords:
+    """CSV records assembled from physical lines: a record goes on to the next line while it
+    holds an odd number of quote marks (a quoted field with a line break), for at most
+    ``MAX_RECORD_LINES`` lines. A record that cannot be read costs only its first line: the
+    lines after it are read again as records of their own, so one stray quote cannot swallow
+    the rest of the file."""
 
     def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.number = 0
-        self.bad: dict[int, str] = {}
+        self._lines = _physical_lines(stream)
+        self._again: deque[_Line] = deque()
 
-    def __iter__(self) -> Iterator[str]:
-        while raw := self._stream.readline(MAX_LINE_BYTES + 1):
-            self.number += 1
-            if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
-            yield self._decode(raw)
+    def __iter__(self) -> Iterator[_Record]:
+        while (first := self._next_line()) is not None:
+            if not first.blank:
+                yield self._record(first)
 
-    def _decode(self, raw: bytes) -> str:
-        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            self._skip_rest_of_line()
-            return self._refuse(f"the line is longer than {MAX_LINE_BYTES:,} bytes")
+    def _next_line(self) -> _Line | None:
+        return self._again.popleft() if self._again else next(self._lines, None)
+
+    def _record(self, first: _Line) -> _Record:
+        lines, quotes = [first], first.quotes
+        while quotes % 2 and len(lines) < MAX_RECORD_LINES:
+            line = self._next_line()
+            if line is None:
+                break
+            lines.append(line)
+            quotes += line.quotes
+        if quotes % 2:
+            return self._first_line_only(lines, UNCLOSED_QUOTE)
+        problem = next((line.problem for line in lines if line.problem is not None), None)
+        if problem is not None:
+            return _Record(first.number, [], problem)
+        return self._parsed(lines)
+
+    def _parsed(self, lines: list[_Line]) -> _Record:
+        reader = csv.reader((line.text for line in lines), strict=True)
         try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return self._refuse("the line is not UTF-8 text (save the file as UTF-8)")
+            cells = next(reader)
+        except csv.Error as error:
+            return self._first_line_only(lines, f"the line is not valid CSV ({error})")
+        if reader.line_num < len(lines):
+            # The csv module saw a literal quote in a plain value, not a quoted field: the
+            # later lines are records of their own, and the quote is one no field closes.
+            return self._first_line_only(lines, UNCLOSED_QUOTE)
+        return _Record(lines[0].number, cells)
 
-    def _skip_rest_of_line(self) -> None:
-        while (chunk := self._stream.readline(MAX_LINE_BYTES)) and not chunk.endswith(b"\n"):
-            pass
-
-    def _refuse(self, reason: str) -> str:
-        self.bad[self.number] = reason
-        return "\n"
-
-    def problem_between(self, first: int, last: int) -> str | None:
-        """The reason a row spanning these lines is unusable, forgetting lines before it."""
-        reason = next((self.bad[n] for n in range(first, last + 1) if n in self.bad), None)
-        for number in [n for n in self.bad if n <= last]:
-            del self.bad[number]
-        return reason
+    def _first_line_only(self, lines: list[_Line], problem: str) -> _Record:
+        self._again.extendleft(reversed(lines[1:]))
+        return _Record(lines[0].number, [], problem)
 
 
 def read_csv(stream: BinaryIO, required: Sequence[str]) -> Iterator[SourceRow]:
-    """The rows of a CSV file with a header line that must name every ``required`` column."""
-    lines = _Lines(stream)
-    reader = csv.reader(iter(lines), strict=True)
-    header = _header(reader, lines, required)
-    while True:
-        first = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            yield SourceRow(first, {}, f"the line is not valid CSV ({error})")
-            continue
-        problem = lines.problem_between(first, reader.line_num)
-        if cells or problem:
-            yield _csv_row(first, header, cells, problem)
+    """The rows of a CSV file with a header line that must name every ``required`` column, each
+    column once. The header is checked at once, before any row is read."""
+    records = iter(_CsvRecords(stream))
+    header = _header(records, required)
+    return (_csv_row(record, header) for record in records)
 
 
-def _header(reader: _csv.Reader, lines: _Lines, required: Sequence[str]) -> list[str]:
-    """The first non-blank row, which must be readable and name every required column."""
-    try:
-        cells: list[str] = []
-        while not cells:
-            cells = next(reader)
-            # Checked before blank lines are skipped: an unreadable header reads as blank.
-            if lines.problem_between(1, reader.line_num):
-                raise ImportFileError("The header line is not UTF-8 text; save it as UTF-8.")
-    except StopIteration:
+def _header(records: Iterator[_Record], required: Sequence[str]) -> list[str]:
+    """The first record, which must be readable and name every required column once."""
+    first = next(records, None)
+    if first is None:
+        raise ImportFileError("The file is empty: it needs a header line naming the columns.")
+    if first.problem is not None:
+        raise ImportFileError(f"The header line cannot be read: {first.problem}.")
+    header = [name.strip() for name in first.cells]
+    # Blank names (a spreadsheet's trailing empty columns) name nothing, so they may repeat.
+    twice = sorted(name for name, count in Counter(header).items() if name and count > 1)
+    if twice:
         raise ImportFileError(
-            "The file is empty: it needs a header line naming the columns."
-        ) from None
-    except csv.Error as error:
-        raise ImportFileError(f"The header line is not valid CSV ({error}).") from None
-    header = [name.strip() for name in cells]
+            f"The header names the column {', '.join(twice)} more than once; "
+            "which of the values is meant cannot be told."
+        )
     missing = [name for name in required if name not in header]
     if missing:
         raise ImportFileError(f"The file lacks the columns: {', '.join(missing)}.")
     return header
 
 
-def _csv_row(line: int, header: list[str], cells: list[str], problem: str | None) -> SourceRow:
-    if problem is None and len(cells) != len(header):
-        problem = f"it has {len(cells)} values where the header names {len(header)} columns"
-    return SourceRow(line, dict(zip(header, cells, strict=False)), problem)
+def _csv_row(record: _Record, header: list[str]) -> SourceRow:
+    if record.problem is not None:
+        return SourceRow(record.line, {}, record.problem)
+    if len(record.cells) != len(header):
+        problem = f"it has {len(record.cells)} values where the header names {len(header)} columns"
+        return SourceRow(record.line, {}, problem)
+    return _storable_row(record.line, dict(zip(header, record.cells, strict=True)))
+
+
+def _storable_row(line: int, values: dict[str, str]) -> SourceRow:
+    """The row, or why a database cannot store one of its values: PostgreSQL refuses NUL in
+    text (SQLite would keep it), and text must encode as UTF-8 (JSON can escape a lone
+    surrogate). Refused here, so that both databases take the same rows."""
+    for name, value in values.items():
+        if "\x00" in value:
+            return SourceRow(line, {}, f"{name} contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return SourceRow(line, {}, f"{name} is not Unicode text")
+    return SourceRow(line, values)
 
 
 def read_json_lines(stream: BinaryIO) -> Iterator[SourceRow]:
     """The rows of a JSON Lines file: one JSON object per line, so it can be streamed."""
-    lines = _Lines(stream)
-    for content in lines:
-        problem = lines.problem_between(lines.number, lines.number)
-        if problem is not None:
-            yield SourceRow(lines.number, {}, problem)
-        elif content.strip():
-            yield _json_row(lines.number, content)
+    for line in _physical_lines(stream):
+        if line.problem is not None:
+            yield SourceRow(line.number, {}, line.problem)
+        elif line.text.strip():
+            yield _json_row(line.number, line.text)
 
 
 def _json_row(line: int, content: str) -> SourceRow:
@@ -235,7 +320,7 @@ def _json_row(line: int, content: str) -> SourceRow:
     if not isinstance(value, dict):
         return SourceRow(line, {}, "the line is not a JSON object")
     try:
-        return SourceRow(line, {key: _json_text(key, item) for key, item in value.items()})
+        return _storable_row(line, {key: _json_text(key, item) for key, item in value.items()})
     except BadRow as bad:
         return SourceRow(line, {}, str(bad))
 

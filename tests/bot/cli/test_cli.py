@@ -197,6 +197,25 @@ def test_export_payroll_writes_the_same_file_twice(
     assert (workdir / "b.csv").read_bytes() == first
 
 
+def test_import_repayments_with_a_stray_quote_reports_its_line(
+    db: Database, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project(db, 10_000)
+    assert pledge(
+        db.sessions, PledgeRequest(make_lender(db), project, 10_000), LendingRules(), key="p"
+    ).ok
+    with db.sessions() as session:
+        reference = session.get_one(Project, project).reference
+    today = date.today().isoformat()
+    lines = [f"{reference},1.00,{today},R-{number}\n" for number in range(52)]
+    lines[1] = lines[1].replace("R-1", 'R-1"')
+    (workdir / "report.csv").write_text("project,amount,date,reference\n" + "".join(lines))
+
+    code, out, err = run(capsys, "import", "repayments", "report.csv")
+    assert (code, out) == (1, "Loaded 51 repayments; 0 unchanged; 1 skipped.\n")
+    assert err == "line 3: a quote opened on this line is never closed\n"
+
+
 def test_export_payouts_batches(
     db: Database, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -501,9 +501,44 @@ def test_line_numbers_count_physical_lines_and_odd_rows_are_reported(sqlite_db: 
     assert [(p.line, p.reason.split(" (")[0]) for p in report.problems] == [
         (6, f"it has 3 values where the header names {len(COLUMNS)} columns"),
         (7, f"the line is longer than {MAX_LINE_BYTES:,} bytes"),
-        (8, "the line is not valid CSV"),
+        (8, "a quote opened on this line is never closed"),
     ]
     assert project_by(sqlite_db, "A").purpose == "first line\nsecond line\nthird"
+
+
+def test_a_nul_in_one_kiva_use_costs_only_its_row_on_either_database(db: Database) -> None:
+    """Python's csv module reads NUL; PostgreSQL refuses to store it, SQLite would keep it."""
+    lines = KIVA_SAMPLE.read_bytes().split(b"\n")
+    lines[500] = lines[500].replace(b"to ", b"to\x00 ", 1)
+    report = kiva(db, b"\n".join(lines))
+    assert (report.loaded, report.skipped) == (999, 1)
+    assert report.problems == (RowProblem(501, "use contains a NUL character"),)
+
+
+def test_a_json_value_with_a_nul_costs_only_its_row_on_either_database(db: Database) -> None:
+    rows = [generic_row(external_id=f"J{n}") for n in range(3)]
+    rows[1]["purpose"] = "to buy\u0000 wool"
+    report = generic(db, json_file(*rows), ProjectFormat.JSON)
+    assert (report.loaded, report.skipped) == (2, 1)
+    assert report.problems == (RowProblem(2, "purpose contains a NUL character"),)
+
+
+@pytest.mark.parametrize("fmt", [ProjectFormat.KIVA, ProjectFormat.CSV])
+def test_a_column_named_twice_refuses_the_file(sqlite_db: Database, fmt: ProjectFormat) -> None:
+    if fmt is ProjectFormat.KIVA:
+        data = kiva_file(kiva_row()).replace(b",sector,", b",use,", 1)
+    else:
+        data = csv_file(generic_row()).replace(b",region,", b",country,", 1)
+    named = "use" if fmt is ProjectFormat.KIVA else "country"
+    with pytest.raises(ImportFileError, match=f"names the column {named} more than once"):
+        import_projects(
+            sqlite_db.sessions,
+            io.BytesIO(data),
+            LendingRules(),
+            fmt=fmt,
+            usd_rate=RATE if fmt is ProjectFormat.KIVA else None,
+        )
+    assert all_projects(sqlite_db) == []
 
 
 class GeneratedCsv(io.RawIOBase):
