@@ -39,7 +39,7 @@ def add(commands: Subcommands) -> None:
 def _export_payroll(args: argparse.Namespace) -> int:
     with opened() as (settings, database):
         batch = claim_payroll(database.sessions, args.month)
-        return _write(settings, database, batch, args.output or Path(f"payroll-{args.month}.csv"))
+        return _write(settings, database, batch, args.output or Path(f"payroll-{batch.period}.csv"))
 
 
 def _export_payouts(args: argparse.Namespace) -> int:

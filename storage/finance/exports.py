@@ -39,7 +39,9 @@ from storage.lending.models import Lender, PayoutRequest, Pledge
 PAYROLL = "payroll"
 PAYOUTS = "payouts"
 HEADER = ("slack_user_id", "workspace", "display_name", "amount", "currency")
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# Matched whole (fullmatch): "$" would let a trailing newline through, and \d any script's
+# digits, each making a second export of a month under another name.
+MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 # A cell starting with one of these is a formula to a spreadsheet; names come from Slack
 # profiles, so they are defused with a leading apostrophe before finance opens the file.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -138,10 +140,12 @@ def decimal_text(cents: int) -> str:
 
 
 def _month_end(month: str, now: datetime) -> datetime:
-    match = MONTH.match(month)
+    match = MONTH.fullmatch(month)
     if match is None:
         raise ExportRefused(f"{month!r} is not a month: write it as YYYY-MM, like 2024-05.")
     year, number = int(match[1]), int(match[2])
+    if year == 0:
+        raise ExportRefused(f"{month} is not a month: there is no year 0.")
     if datetime(year, number, 1) > now:
         raise ExportRefused(f"{month} has not begun yet; only past or current months export.")
     return datetime(year + number // 12, number % 12 + 1, 1)

@@ -197,6 +197,20 @@ def test_export_payroll_writes_the_same_file_twice(
     assert (workdir / "b.csv").read_bytes() == first
 
 
+@pytest.mark.parametrize(
+    ("month", "message"),
+    [("2024-01\n", "is not a month"), ("0000-01", "there is no year 0")],
+)
+def test_export_payroll_refuses_an_impossible_month_and_writes_nothing(
+    workdir: Path, capsys: pytest.CaptureFixture[str], month: str, message: str
+) -> None:
+    code, _out, err = run(capsys, "export", "payroll", "--month", month)
+    assert code == 1 and message in err and err.startswith("microlend: ")
+    assert list(workdir.glob("payroll-*")) == []
+    code, out, _err = run(capsys, "export", "payroll", "--month", "2024-01")
+    assert code == 0 and "new" in out
+
+
 def test_import_repayments_with_a_stray_quote_reports_its_line(
     db: Database, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

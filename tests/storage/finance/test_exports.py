@@ -20,6 +20,7 @@ from storage.finance.exports import (
     find_export,
     write_export,
 )
+from storage.finance.models import Export
 from storage.lending.credit import grant_credit, withdraw
 from storage.lending.lenders import SlackIdentity, ensure_lender
 from storage.lending.models import Pledge
@@ -104,6 +105,9 @@ def test_a_month_is_exported_even_when_nobody_pledged(sqlite_db: Database) -> No
         ("2024-13", "is not a month"),
         ("24-05", "is not a month"),
         ("2024-05-01", "is not a month"),
+        ("2024-05\n", "is not a month"),  # the same month as 2024-05 would be a second export
+        ("\u0662\u0660\u0662\u0664-05", "is not a month"),  # an Arabic-Indic 2024
+        ("0000-01", "there is no year 0"),
     ],
 )
 def test_a_future_or_malformed_month_is_refused(
@@ -111,6 +115,15 @@ def test_a_future_or_malformed_month_is_refused(
 ) -> None:
     with pytest.raises(ExportRefused, match=message):
         claim_payroll(sqlite_db.sessions, month, now=MAY)
+
+
+def test_a_refused_month_leaves_no_export(db: Database) -> None:
+    for month in ("2024-05\n", "0000-01"):
+        with pytest.raises(ExportRefused):
+            claim_payroll(db.sessions, month, now=MAY)
+    assert claim_payroll(db.sessions, "2024-05", now=MAY).created
+    with db.sessions() as session:
+        assert session.execute(select(func.count()).select_from(Export)).scalar_one() == 1
 
 
 def test_the_current_month_can_be_exported(sqlite_db: Database) -> None:
