@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from bot.cli import db, devtools, exports, grants, imports, jobs, outbox, people, serving
+from bot.cli import check, db, devtools, exports, grants, imports, jobs, outbox, people, serving
 from bot.cli.common import CommandError, Handler, Subcommands, fail
 from bot.runtime.settings import SettingsError
 from storage.db.database import SchemaOutOfDate
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     db.add,
+    check.add,
     imports.add,
     exports.add,
     grants.add,

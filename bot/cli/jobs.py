@@ -28,7 +28,9 @@ def _jobs_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     database = open_database(settings.database_url)
     try:
-        run = run_job(JobContext(database.sessions, settings.rules), args.name)
+        run = run_job(
+            JobContext(database.sessions, settings.rules, operators=settings.admins), args.name
+        )
     finally:
         database.dispose()
     print(f"{run.name}: {run.result}")

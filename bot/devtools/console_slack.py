@@ -203,7 +203,9 @@ def _serving(
             sender=slack.connect(f"http://127.0.0.1:{server.port}{EVENTS_PATH}"),
             db=db,
             worker=worker,
-            jobs=JobContext(db.sessions, settings.rules, clock=clock.now),
+            jobs=JobContext(
+                db.sessions, settings.rules, clock=clock.now, operators=settings.admins
+            ),
             clock=clock,
             demo=demo,
         )

@@ -32,6 +32,8 @@ def start_background(settings: Settings, db: Database) -> Background:
     worker = build_worker(settings, factory=db.sessions)
     delivery = threading.Thread(target=worker.run, args=(stop,), name="delivery", daemon=True)
     delivery.start()
-    scheduler, _leadership = build_scheduler(JobContext(db.sessions, settings.rules), db.engine)
+    scheduler, _leadership = build_scheduler(
+        JobContext(db.sessions, settings.rules, operators=settings.admins), db.engine
+    )
     scheduler.start()
     return Background(stop, delivery, scheduler)

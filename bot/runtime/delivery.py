@@ -41,51 +41,29 @@ from bot.runtime.slack_client import (
 )
 from storage.db.clock import utcnow
 from storage.db.database import open_database
-from storage.lending.models import NotifyMode
 from storage.notifications import delivery_queue
 from storage.notifications.delivery_queue import Claimed, OutboxEntry, OutboxView
-from storage.notifications.facts import circle_posts, lender_news
+from storage.notifications.facts import circle_posts, lender_news, operator_alerts
+from storage.notifications.kinds import Audience, Kind
 from storage.notifications.send_budget import SharedBudget
 from storage.notifications.timing import (
+    DIGEST_PERIODS,
     Recipient,
-    delivery_time,
+    audience_of,
     inactive_workspaces,
+    lender_template,
     load_recipients,
+    plan_delivery,
 )
 from templates.render import RenderedMessage, TemplateRenderError, render_message
 
 Clock = Callable[[], datetime]
 
-LENDER_KINDS = frozenset(
-    {
-        "repayment",
-        "funded",
-        "expired",
-        "defaulted",
-        "delinquent",
-        "impact",
-        "autolend",
-        "idle_credit",
-        "invite",
-    }
-)
-CIRCLE_KINDS = frozenset(
-    {
-        "circle_pledge",
-        "circle_funded",
-        "circle_repaid",
-        "circle_expired",
-        "circle_defaulted",
-        "circle_summary",
-    }
-)
-DIGEST_TEMPLATE = "notifications/digest.json.j2"
 # The one budget every worker process books chat.postMessage slots from.
 POST_MESSAGE_BUDGET = "slack:chat.postMessage"
 # A message is sent only in a slot that leaves this share of its lease for the call itself
 # (30 seconds of the default 5 minutes: slack_sdk's own timeout).
 CALL_SHARE_OF_LEASE = 0.1
-PERIODS = {NotifyMode.DAILY: "daily digest", NotifyMode.WEEKLY: "weekly digest"}
 # Messages allowed back to back: Slack's chat.postMessage allows "short bursts".
 POST_BURST = 10
 
@@ -154,13 +132,6 @@ class _Counters:
     def snapshot(self) -> WorkerStats:
         with self._lock:
             return WorkerStats(**self._values)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    send: list[Claimed]
-    defer: dict[datetime, list[int]]
-    skip: dict[str, list[int]]
 
 
 class DeliveryWorker:
@@ -260,7 +231,7 @@ class DeliveryWorker:
             inactive = inactive_workspaces(
                 session, {r.workspace_id for r in rows if r.workspace_id}
             )
-            plan = _plan(rows, recipients, inactive, now)
+            plan = plan_delivery(rows, recipients, inactive, now)
             messages = self._compose(session, plan.send, recipients, now)
         for until, ids in plan.defer.items():
             delivery_queue.defer(self.factory, ids, lease_until=lease_until, until=until)
@@ -280,41 +251,48 @@ class DeliveryWorker:
         recipients: Mapping[int, Recipient],
         now: datetime,
     ) -> list[Outgoing]:
-        lender_rows = [row for row in rows if row.lender_id is not None]
-        channel_rows = [row for row in rows if row.lender_id is None]
-        news = lender_news(session, lender_rows, now=now)
-        posts = circle_posts(session, channel_rows)
+        by_audience: dict[Audience, list[Claimed]] = defaultdict(list)
+        for row in rows:
+            by_audience[audience_of(row)].append(row)
+        messages = self._to_lenders(session, by_audience[Audience.LENDER], recipients, now)
+        messages += self._to_channels(session, by_audience[Audience.CHANNEL])
+        messages += [
+            self._single(row, {"alert": alert}, user_id=row.channel_id)
+            for row, alert in operator_alerts(by_audience[Audience.OPERATOR])
+        ]
+        return messages
+
+    def _to_lenders(
+        self,
+        session: Session,
+        rows: Sequence[Claimed],
+        recipients: Mapping[int, Recipient],
+        now: datetime,
+    ) -> list[Outgoing]:
+        """One message per lender, whatever their news: the rows fold into it."""
+        news = lender_news(session, rows, now=now)
         by_lender: dict[int, list[Claimed]] = defaultdict(list)
-        for row in lender_rows:
+        for row in rows:
             by_lender[row.lender_id or 0].append(row)
-        messages = [
+        return [
             Outgoing(
                 row_ids=tuple(row.id for row in group),
                 attempts=max(row.attempts for row in group),
-                template=_lender_template(group, recipients[lender]),
+                template=lender_template(group, recipients[lender].notify_mode),
                 context={
                     "news": news[lender],
                     "currency": self.currency,
-                    "period": PERIODS.get(recipients[lender].notify_mode),
+                    "period": DIGEST_PERIODS.get(recipients[lender].notify_mode),
                 },
                 lease_until=min(row.lease_until for row in group),
                 user_id=recipients[lender].slack_user_id,
             )
             for lender, group in by_lender.items()
         ]
-        messages += [
-            Outgoing(
-                row_ids=(row.id,),
-                attempts=row.attempts,
-                template=f"notifications/{row.kind}.json.j2",
-                context={"post": posts[row.id], "currency": self.currency},
-                lease_until=row.lease_until,
-                channel_id=row.channel_id,
-            )
-            for row in channel_rows
-            if row.id in posts
-        ]
-        gone = [row for row in channel_rows if row.id not in posts]
+
+    def _to_channels(self, session: Session, rows: Sequence[Claimed]) -> list[Outgoing]:
+        posts = circle_posts(session, rows)
+        gone = [row for row in rows if row.id not in posts]
         if gone:
             delivery_queue.skip(
                 self.factory,
@@ -322,7 +300,29 @@ class DeliveryWorker:
                 lease_until=gone[0].lease_until,
                 reason="the circle no longer exists",
             )
-        return messages
+        return [
+            self._single(row, {"post": posts[row.id]}, channel_id=row.channel_id)
+            for row in rows
+            if row.id in posts
+        ]
+
+    def _single(
+        self,
+        row: Claimed,
+        context: dict[str, Any],
+        *,
+        user_id: str | None = None,
+        channel_id: str | None = None,
+    ) -> Outgoing:
+        return Outgoing(
+            row_ids=(row.id,),
+            attempts=row.attempts,
+            template=Kind(row.kind).template,
+            context={**context, "currency": self.currency},
+            lease_until=row.lease_until,
+            user_id=user_id,
+            channel_id=channel_id,
+        )
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -396,53 +396,6 @@ class DeliveryWorker:
             self.counters.add(dead=settled)
         else:
             self.counters.add(failed=settled)
-
-
-def _plan(
-    rows: Sequence[Claimed],
-    recipients: Mapping[int, Recipient],
-    inactive: set[int],
-    now: datetime,
-) -> _Plan:
-    plan = _Plan(send=[], defer=defaultdict(list), skip=defaultdict(list))
-    for row in rows:
-        reason = _skip_reason(row, recipients, inactive)
-        if reason:
-            plan.skip[reason].append(row.id)
-            continue
-        recipient = recipients.get(row.lender_id or 0)
-        when = delivery_time(recipient, row.created_at, now) if recipient else now
-        if when > now:
-            plan.defer[when].append(row.id)
-        else:
-            plan.send.append(row)
-    return plan
-
-
-def _skip_reason(
-    row: Claimed, recipients: Mapping[int, Recipient], inactive: set[int]
-) -> str | None:
-    if row.kind not in LENDER_KINDS | CIRCLE_KINDS:
-        return f"no template for the kind {row.kind!r}"
-    if row.workspace_id in inactive:
-        return "the app is not installed in this workspace"
-    if row.lender_id is None:
-        return None if row.channel_id else "no recipient"
-    recipient = recipients.get(row.lender_id)
-    if recipient is None:
-        return "no such lender"
-    if not recipient.workspace_active:
-        return "the app is not installed in this workspace"
-    if recipient.notify_mode == NotifyMode.OFF:
-        return "the lender turned notifications off"
-    return None
-
-
-def _lender_template(rows: Sequence[Claimed], recipient: Recipient) -> str:
-    kinds = {row.kind for row in rows}
-    if recipient.notify_mode in PERIODS or len(kinds) > 1:
-        return DIGEST_TEMPLATE
-    return f"notifications/{kinds.pop()}.json.j2"
 
 
 # -- for the CLI -------------------------------------------------------------------------------

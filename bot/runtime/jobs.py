@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.circles.summaries import circle_weekly_summaries
 from storage.db.clock import utcnow
+from storage.ledger.reconciliation import alert_operators
 from storage.lending.autolend import run_autolend
 from storage.lending.idle_credit import idle_credit_reminders
 from storage.lending.rules import LendingRules
@@ -30,6 +31,8 @@ class JobContext:
     factory: sessionmaker[Session]
     rules: LendingRules
     clock: Clock = utcnow
+    # The Slack user ids told when the books do not reconcile (MICROLEND_ADMINS).
+    operators: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ def _idle_credit(ctx: JobContext) -> object:
     return idle_credit_reminders(ctx.factory, ctx.rules, now=ctx.clock())
 
 
+def _reconcile(ctx: JobContext) -> object:
+    return alert_operators(ctx.factory, ctx.operators, now=ctx.clock())
+
+
 def _circle_summaries(ctx: JobContext) -> object:
     return circle_weekly_summaries(ctx.factory, now=ctx.clock())
 
@@ -85,6 +92,7 @@ JOBS: Mapping[str, Job] = MappingProxyType(
             Job(
                 "circle-summaries", "last week's summary in each circle channel", _circle_summaries
             ),
+            Job("reconcile", "check the books; tell the operators when a rule breaks", _reconcile),
         )
     }
 )
@@ -106,6 +114,7 @@ class JobSchedule:
                 "delinquency": "0 5 * * *",
                 "idle-credit": "0 7 1 * *",
                 "circle-summaries": "0 7 * * mon",
+                "reconcile": "45 4 * * *",
             }
         )
     )

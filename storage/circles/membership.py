@@ -26,6 +26,7 @@ from storage.installations.models import Workspace
 from storage.lending.lenders import SlackIdentity, ensure_lender, find_lender
 from storage.lending.models import Lender
 from storage.notifications import outbox
+from storage.notifications.kinds import Kind
 from storage.projects.catalogue import is_open
 from storage.projects.references import find_project
 
@@ -336,7 +337,7 @@ def invite_to_circle(
             outbox.enqueue(
                 session,
                 dedupe_key=f"invite:{circle.id}:{invitee.id}",
-                kind="invite",
+                kind=Kind.INVITE,
                 payload={"inviter": identity.user_id},
                 now=moment,
                 lender_id=invitee.id,

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.circles.models import Circle
 from storage.notifications import outbox
+from storage.notifications.kinds import Kind
 from storage.notifications.outbox import TickResult
 
 
@@ -33,7 +34,7 @@ def circle_weekly_summaries(factory: sessionmaker[Session], *, now: datetime) ->
     with factory() as session, session.begin():
         queued = outbox.enqueue_select(
             session,
-            kind="circle_summary",
+            kind=Kind.CIRCLE_SUMMARY,
             targets=targets,
             payload={"week_start": week.isoformat()},
             now=now,

@@ -9,8 +9,9 @@ check`` prints every broken rule with its first rows; the scheduled job tells th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
@@ -25,12 +26,16 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.sql_functions import month_of
+from storage.db.unit_of_work import transaction
 from storage.ledger.models import Account, AccountKind, LedgerTransaction, Posting
 from storage.ledger.postings import GUARDED_KINDS
 from storage.lending.models import LenderMonth, PayoutRequest, Pledge
+from storage.notifications import outbox
+from storage.notifications.kinds import Kind
+from storage.notifications.outbox import TickResult
 from storage.projects.models import LENT_STATUSES, Project, ProjectStatus
 from storage.repayments.models import Repayment
 
@@ -77,12 +82,14 @@ def reconcile(session: Session, *, shown: int = SHOWN) -> Reconciliation:
 def _run(session: Session, rule: Rule, shown: int) -> Broken | None:
     found = rule.violations.subquery()
     total = func.count().over().label("violations")
-    result = session.execute(select(found, total).limit(shown))
+    # At least one row, to learn whether the rule is broken and the count of all that break it.
+    result = session.execute(select(found, total).limit(max(shown, 1)))
     rows = result.all()
     if not rows:
         return None
     columns = tuple(result.keys())[:-1]
-    return Broken(rule, int(rows[0][-1]), columns, tuple(tuple(row[:-1]) for row in rows))
+    kept = rows[:shown]
+    return Broken(rule, int(rows[0][-1]), columns, tuple(tuple(row[:-1]) for row in kept))
 
 
 def _sum(value: SQLColumnExpression[Any]) -> ColumnElement[int]:
@@ -437,3 +444,33 @@ RULES: tuple[Rule, ...] = (
     Rule("payouts", "the payouts account equals the payout requests", _payouts()),
     Rule("losses", "the losses account equals the projects' losses", _losses()),
 )
+
+
+def alert_operators(
+    factory: sessionmaker[Session], operators: Collection[str], *, now: datetime
+) -> TickResult:
+    """The daily reconciliation: when a rule is broken, every operator hears of it once a day
+    (by DM, through the outbox). ``changed`` counts the broken rules."""
+    with factory() as session:
+        found = reconcile(session, shown=0)
+    if found.ok or not operators:
+        return TickResult(len(found.broken), 0)
+    day = now.date().isoformat()
+    payload = {
+        "checked_on": day,
+        "broken": [
+            {"name": b.rule.name, "promise": b.rule.promise, "count": b.count} for b in found.broken
+        ],
+    }
+    queued = 0
+    with transaction(factory) as session:
+        for operator in sorted(operators):
+            queued += outbox.enqueue(
+                session,
+                dedupe_key=f"reconciliation:{day}:{operator}",
+                kind=Kind.RECONCILIATION,
+                payload=payload,
+                now=now,
+                channel_id=operator,
+            )
+    return TickResult(len(found.broken), queued)

@@ -11,6 +11,7 @@ from storage.ledger.models import Account, AccountKind, LedgerTransaction, Posti
 from storage.lending.models import Lender
 from storage.lending.rules import LendingRules
 from storage.notifications import outbox
+from storage.notifications.kinds import Kind
 from storage.notifications.outbox import TickResult
 
 IDLE_DAYS = 30
@@ -28,7 +29,7 @@ def idle_credit_reminders(
     with factory() as session, session.begin():
         queued = outbox.enqueue_select(
             session,
-            kind="idle_credit",
+            kind=Kind.IDLE_CREDIT,
             targets=_idle_targets(month, rules.min_pledge, now - timedelta(days=IDLE_DAYS)),
             payload={"month": month},
             now=now,

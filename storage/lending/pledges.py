@@ -22,6 +22,7 @@ from storage.lending.models import LenderMonth, Pledge
 from storage.lending.portfolio import balances
 from storage.lending.rules import LendingRules
 from storage.notifications import outbox
+from storage.notifications.kinds import Kind
 from storage.projects.models import Project, ProjectStatus
 
 
@@ -162,7 +163,7 @@ def _pledge(
         outbox.enqueue(
             session,
             dedupe_key=f"autolend:{pledge_id}",
-            kind="autolend",
+            kind=Kind.AUTOLEND,
             payload={"pledge_id": pledge_id},
             now=now,
             lender_id=lender_id,
@@ -192,7 +193,7 @@ def _announce_circle_pledge(
     outbox.enqueue(
         session,
         dedupe_key=f"circle_pledge:{pledge_id}",
-        kind="circle_pledge",
+        kind=Kind.CIRCLE_PLEDGE,
         payload={"pledge_id": pledge_id},
         now=now,
         channel_id=circle.channel_id,
@@ -370,5 +371,5 @@ def fund_project(session: Session, project_id: int, now: datetime) -> None:
         now=now,
     )
     outbox.announce_to_lenders_and_circles(
-        session, "funded", select(Project.id).where(Project.id == project_id), now
+        session, Kind.FUNDED, select(Project.id).where(Project.id == project_id), now
     )

@@ -19,6 +19,7 @@ from storage.circles.statistics import CircleWeek, circle_week_stats
 from storage.ledger.models import Account, AccountKind, Posting
 from storage.lending.models import Lender, Pledge
 from storage.notifications.delivery_queue import Claimed
+from storage.notifications.kinds import Audience, Kind
 from storage.projects.models import ImpactUpdate, Project, ProjectStatus
 
 SIMILAR_PROJECTS = 3
@@ -100,13 +101,18 @@ class LenderNews:
 
 # Row kinds about one project, and the LenderNews field that lists them.
 PROJECT_KINDS = {
-    "funded": "funded",
-    "expired": "expired",
-    "defaulted": "defaulted",
-    "delinquent": "delinquent",
-    "impact": "impacts",
-    "autolend": "autolends",
+    Kind.FUNDED: "funded",
+    Kind.EXPIRED: "expired",
+    Kind.DEFAULTED: "defaulted",
+    Kind.DELINQUENT: "delinquent",
+    Kind.IMPACT: "impacts",
+    Kind.AUTOLEND: "autolends",
 }
+# Every kind a loader here reads the facts of: lender news, channel posts, operator alerts.
+LOADED_KINDS = frozenset(
+    {*PROJECT_KINDS, Kind.REPAYMENT, Kind.INVITE, Kind.IDLE_CREDIT, Kind.RECONCILIATION}
+    | {kind for kind in Kind if kind.audience is Audience.CHANNEL}
+)
 
 
 @dataclass
@@ -124,7 +130,7 @@ def lender_news(
     repayment_pairs = {
         (row.lender_id, int(row.payload["transaction_id"]))
         for row in rows
-        if row.kind == "repayment" and row.lender_id is not None
+        if row.kind == Kind.REPAYMENT and row.lender_id is not None
     }
     project_pairs = {
         (row.lender_id, row.project_id)
@@ -134,10 +140,10 @@ def lender_news(
     received = _received(session, repayment_pairs)
     stakes = _stakes(session, project_pairs | set(received))
     projects = _projects(session, {project for _, project in stakes})
-    expired = {row.project_id for row in rows if row.kind == "expired" and row.project_id}
+    expired = {row.project_id for row in rows if row.kind == Kind.EXPIRED and row.project_id}
     similar = {p: _similar(session, projects[p], now) for p in expired if p in projects}
-    impacts = _impacts(session, [row for row in rows if row.kind == "impact"])
-    circles = _circles(session, {row.circle_id for row in rows if row.kind == "invite"})
+    impacts = _impacts(session, [row for row in rows if row.kind == Kind.IMPACT])
+    circles = _circles(session, {row.circle_id for row in rows if row.kind == Kind.INVITE})
 
     pieces: dict[int, _Pieces] = defaultdict(_Pieces)
     for (lender, project), amount in sorted(received.items()):
@@ -151,7 +157,7 @@ def lender_news(
         piece = pieces[row.lender_id]
         if row.kind in PROJECT_KINDS and row.project_id in projects:
             lent, repaid = stakes.get((row.lender_id, row.project_id), (0, 0))
-            piece.lists[PROJECT_KINDS[row.kind]].append(
+            piece.lists[PROJECT_KINDS[Kind(row.kind)]].append(
                 Stake(
                     projects[row.project_id],
                     lent,
@@ -160,10 +166,10 @@ def lender_news(
                     impact_text=impacts.get(row.id, ""),
                 )
             )
-        elif row.kind == "invite" and row.circle_id in circles:
+        elif row.kind == Kind.INVITE and row.circle_id in circles:
             circle_id, name = circles[row.circle_id]
             piece.invites.append(Invite(circle_id, name, str(row.payload.get("inviter", ""))))
-        elif row.kind == "idle_credit":
+        elif row.kind == Kind.IDLE_CREDIT:
             piece.idle = True
     available = _available(session, lender_ids)
     return {
@@ -359,7 +365,7 @@ def circle_posts(session: Session, rows: Sequence[Claimed]) -> dict[int, CircleP
     )
     projects = _projects(session, {row.project_id for row in rows if row.project_id is not None})
     pledges = _pledges(session, [row.payload.get("pledge_id") for row in rows])
-    weeks = _circle_weeks(session, [row for row in rows if row.kind == "circle_summary"])
+    weeks = _circle_weeks(session, [row for row in rows if row.kind == Kind.CIRCLE_SUMMARY])
     posts: dict[int, CirclePost] = {}
     for row in rows:
         if row.circle_id not in circles:
@@ -437,3 +443,38 @@ def _circle_weeks(session: Session, rows: Sequence[Claimed]) -> dict[int, Circle
         )
         weeks.update({row.id: stats[row.circle_id] for row in members if row.circle_id in stats})
     return weeks
+
+
+# -- what: operators ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrokenRule:
+    name: str
+    promise: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What the reconciliation found wrong, as it stood when the job ran."""
+
+    checked_on: str
+    broken: tuple[BrokenRule, ...]
+
+
+def operator_alerts(rows: Sequence[Claimed]) -> list[tuple[Claimed, Alert]]:
+    """Each alert row with what it reports; its payload holds the findings themselves."""
+    return [
+        (
+            row,
+            Alert(
+                checked_on=str(row.payload.get("checked_on", "")),
+                broken=tuple(
+                    BrokenRule(str(rule["name"]), str(rule["promise"]), int(rule["count"]))
+                    for rule in row.payload.get("broken", [])
+                ),
+            ),
+        )
+        for row in rows
+    ]

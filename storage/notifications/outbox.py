@@ -29,6 +29,7 @@ from sqlalchemy.types import JSON
 from storage.circles.models import Circle
 from storage.db.engine import rowcount
 from storage.lending.models import Lender, Pledge
+from storage.notifications.kinds import Kind
 from storage.notifications.models import Notification, NotificationStatus
 
 # The columns a set-based enqueue chooses per row; the rest are the same for every row.
@@ -53,7 +54,7 @@ def enqueue(
     session: Session,
     *,
     dedupe_key: str,
-    kind: str,
+    kind: Kind,
     payload: dict[str, Any],
     now: datetime,
     lender_id: int | None = None,
@@ -63,8 +64,9 @@ def enqueue(
     circle_id: int | None = None,
 ) -> bool:
     """Queue one message; returns False when a message with this key already exists."""
-    done = session.execute(
-        _insert_ignoring_duplicates(session).values(
+    inserted = session.execute(
+        _insert_ignoring_duplicates(session)
+        .values(
             dedupe_key=dedupe_key,
             kind=kind,
             lender_id=lender_id,
@@ -78,12 +80,14 @@ def enqueue(
             attempts=0,
             created_at=now,
         )
-    )
-    return rowcount(done) == 1
+        # RETURNING, not the row count: psycopg counts no row for ON CONFLICT DO NOTHING.
+        .returning(Notification.id)
+    ).scalar_one_or_none()
+    return inserted is not None
 
 
 def enqueue_select(
-    session: Session, *, kind: str, targets: Targets, payload: dict[str, Any], now: datetime
+    session: Session, *, kind: Kind, targets: Targets, payload: dict[str, Any], now: datetime
 ) -> int:
     """Queue one message per row of ``targets`` (labelled as TARGET_COLUMNS), in one statement."""
     chosen = targets.subquery()
@@ -153,18 +157,15 @@ def circle_targets(prefix: str, project_ids: Select[int]) -> Targets:
 
 
 def announce_to_lenders_and_circles(
-    session: Session, kind: str, project_ids: Select[int], now: datetime
+    session: Session, kind: Kind, project_ids: Select[int], now: datetime
 ) -> None:
     """Tell every lender of the chosen projects, and every circle that lent to them."""
     enqueue_select(
         session, kind=kind, targets=lender_targets(kind, project_ids), payload={}, now=now
     )
+    posts = kind.in_circles
     enqueue_select(
-        session,
-        kind=f"circle_{kind}",
-        targets=circle_targets(f"circle_{kind}", project_ids),
-        payload={},
-        now=now,
+        session, kind=posts, targets=circle_targets(posts, project_ids), payload={}, now=now
     )
 
 

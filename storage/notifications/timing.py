@@ -1,4 +1,5 @@
-"""When a lender is told: working hours in their own time zone, and digest periods.
+"""When, whether and in which form a notification goes out: working hours in the lender's own
+time zone, digest periods, the rows nobody should receive.
 
 A DM waits for the lender's working hours in their own time zone, and a lender on a daily
 or weekly digest hears about a period only after it ends (at the next opening of their
@@ -8,7 +9,8 @@ message."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from storage.installations.models import Workspace
 from storage.lending.models import Lender, NotifyMode
+from storage.notifications.delivery_queue import Claimed
+from storage.notifications.kinds import DIGEST_TEMPLATE, Audience, Kind
 
 _DIGEST_MODES = (NotifyMode.DAILY, NotifyMode.WEEKLY)
 
@@ -106,3 +110,70 @@ def delivery_time(recipient: Recipient, created_at: datetime, now: datetime) -> 
         earliest = max(earliest, _period_end(created, recipient.notify_mode))
     opening = _next_opening(earliest, recipient)
     return opening.astimezone(UTC).replace(tzinfo=None)
+
+
+# -- whether, and in which form ---------------------------------------------------------------
+
+DIGEST_PERIODS = {NotifyMode.DAILY: "daily digest", NotifyMode.WEEKLY: "weekly digest"}
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    """What becomes of a claimed batch: sent now, put back until a time, or skipped (why)."""
+
+    send: list[Claimed]
+    defer: dict[datetime, list[int]]
+    skip: dict[str, list[int]]
+
+
+def audience_of(row: Claimed) -> Audience:
+    kind = Kind.of(row.kind)
+    return Audience.CHANNEL if kind is None else kind.audience
+
+
+def plan_delivery(
+    rows: Sequence[Claimed],
+    recipients: Mapping[int, Recipient],
+    inactive: set[int],
+    now: datetime,
+) -> DeliveryPlan:
+    plan = DeliveryPlan(send=[], defer=defaultdict(list), skip=defaultdict(list))
+    for row in rows:
+        reason = _skip_reason(row, recipients, inactive)
+        if reason:
+            plan.skip[reason].append(row.id)
+            continue
+        recipient = recipients.get(row.lender_id or 0)
+        when = delivery_time(recipient, row.created_at, now) if recipient else now
+        if when > now:
+            plan.defer[when].append(row.id)
+        else:
+            plan.send.append(row)
+    return plan
+
+
+def _skip_reason(
+    row: Claimed, recipients: Mapping[int, Recipient], inactive: set[int]
+) -> str | None:
+    if Kind.of(row.kind) is None:
+        return f"no template for the kind {row.kind!r}"
+    if row.workspace_id in inactive:
+        return "the app is not installed in this workspace"
+    if row.lender_id is None:
+        return None if row.channel_id else "no recipient"
+    recipient = recipients.get(row.lender_id)
+    if recipient is None:
+        return "no such lender"
+    if not recipient.workspace_active:
+        return "the app is not installed in this workspace"
+    if recipient.notify_mode == NotifyMode.OFF:
+        return "the lender turned notifications off"
+    return None
+
+
+def lender_template(rows: Sequence[Claimed], mode: NotifyMode) -> str:
+    """A lender's message: the kind's own, unless it folds several kinds or a digest period."""
+    kinds = {row.kind for row in rows}
+    if mode in DIGEST_PERIODS or len(kinds) > 1:
+        return DIGEST_TEMPLATE
+    return Kind(kinds.pop()).template

@@ -12,6 +12,7 @@ from storage.db.clock import utcnow
 from storage.db.unit_of_work import Outcome, Refused, run
 from storage.lending.models import Lender, Pledge
 from storage.notifications import outbox
+from storage.notifications.kinds import Kind
 from storage.projects.models import ImpactUpdate, Project
 
 UPDATE_TEXT_LIMIT = 2_000
@@ -62,7 +63,7 @@ def post_impact_update(
         targets = _impact_targets(update_id, project_id)
         outbox.enqueue_select(
             session,
-            kind="impact",
+            kind=Kind.IMPACT,
             targets=targets,
             payload={"impact_update_id": update_id},
             now=moment,

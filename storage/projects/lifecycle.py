@@ -17,6 +17,7 @@ from storage.ledger.postings import move_pledges, post_rows
 from storage.lending.models import Pledge
 from storage.lending.rules import LendingRules
 from storage.notifications import outbox
+from storage.notifications.kinds import Kind
 from storage.notifications.outbox import TickResult
 from storage.projects.models import LENT_STATUSES, Project, ProjectStatus
 from storage.projects.schedule import is_delinquent
@@ -101,7 +102,7 @@ def _expire_chunk(session: Session, now: datetime) -> ExpiryResult:
         )
     )
     outbox.announce_to_lenders_and_circles(
-        session, "expired", select(Project.id).where(Project.id.in_(claimed)), now
+        session, Kind.EXPIRED, select(Project.id).where(Project.id.in_(claimed)), now
     )
     return ExpiryResult(len(claimed), refunded)
 
@@ -167,7 +168,7 @@ def default_project(
             select(func.count(Pledge.lender_id.distinct())).where(chosen)
         ).scalar_one()
         outbox.announce_to_lenders_and_circles(
-            session, "defaulted", select(Project.id).where(Project.id == project_id), moment
+            session, Kind.DEFAULTED, select(Project.id).where(Project.id == project_id), moment
         )
         return DefaultResult(project_id, lost, lenders)
 
@@ -203,7 +204,7 @@ def flag_delinquent(
         # The day in the key: a loan that recovers and falls behind again is news again.
         queued = outbox.enqueue_select(
             session,
-            kind="delinquent",
+            kind=Kind.DELINQUENT,
             targets=outbox.lender_targets(
                 f"delinquent:{today.isoformat()}", select(Project.id).where(Project.id.in_(late))
             ),

@@ -37,6 +37,7 @@ from storage.ledger.postings import post_rows
 from storage.lending.models import Lender, Pledge
 from storage.lending.rules import LendingRules
 from storage.notifications import outbox
+from storage.notifications.kinds import Kind
 from storage.projects.models import LENT_STATUSES, Project, ProjectStatus
 from storage.repayments.models import Repayment
 
@@ -391,7 +392,7 @@ def _share_batch(session: Session, now: datetime) -> int:
     _apply_to_pledges_and_projects(session, now)
     outbox.enqueue_select(
         session,
-        kind="repayment",
+        kind=Kind.REPAYMENT,
         targets=_repayment_targets(transaction_id),
         payload={"transaction_id": transaction_id},
         now=now,
@@ -401,8 +402,8 @@ def _share_batch(session: Session, now: datetime) -> int:
     )
     outbox.enqueue_select(
         session,
-        kind="circle_repaid",
-        targets=outbox.circle_targets("circle_repaid", finished),
+        kind=Kind.CIRCLE_REPAID,
+        targets=outbox.circle_targets(Kind.CIRCLE_REPAID, finished),
         payload={},
         now=now,
     )

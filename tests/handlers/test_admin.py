@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import update
 
+from bot.runtime.jobs import JobContext, run_job
 from storage.db.database import Database
 from storage.ledger.models import LedgerTransaction
+from storage.lending.models import LenderMonth
 from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
 from storage.notifications.models import Notification
 from storage.projects.models import ImpactUpdate, Project, ProjectStatus
 from storage.repayments.models import Repayment
 from tests.factories import make_lender, make_project
-from tests.harness import Harness, running_harness
+from tests.harness import Harness, running_harness, text_of
 
 ADMIN_ID = "U0000000001"  # the emulator numbers users in the order they are added
 
@@ -115,3 +118,20 @@ def test_repay_default_and_grant(
     assert "available credit is now €25.00" in ops.reply_text(admin)
     ops.command(admin, "admin grant sam 25")
     assert "grant @someone" in ops.reply_text(admin)
+
+
+@pytest.mark.unreconciled
+def test_operators_hear_by_dm_when_the_books_do_not_reconcile(
+    ops: Harness, people: tuple[str, str], rules: LendingRules
+) -> None:
+    admin, _someone = people
+    funded_project(ops.db, rules)
+    with ops.db.sessions() as session, session.begin():
+        session.execute(update(LenderMonth).values(new_money=LenderMonth.new_money + 1))
+    context = JobContext(ops.db.sessions, rules, operators=frozenset({admin}))
+    run_job(context, "reconcile")
+    ops.deliver()
+    [alert] = ops.slack.dms(admin)
+    text = text_of(alert)
+    assert "The books do not reconcile" in text and "*monthly_cap*" in text
+    assert "2 rows break it" in text and "microlend check" in text

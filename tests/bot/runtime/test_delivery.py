@@ -41,7 +41,16 @@ from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
 from storage.notifications import outbox
 from storage.notifications.delivery_queue import OutboxView
-from storage.notifications.facts import CirclePost, Invite, LenderNews, ProjectFacts, Stake
+from storage.notifications.facts import (
+    Alert,
+    BrokenRule,
+    CirclePost,
+    Invite,
+    LenderNews,
+    ProjectFacts,
+    Stake,
+)
+from storage.notifications.kinds import Kind
 from storage.notifications.models import Notification, NotificationStatus, SendBudget
 from storage.notifications.send_budget import SharedBudget
 from storage.projects.lifecycle import expire_due_projects
@@ -410,7 +419,7 @@ def bulk_lenders(db: Database, slack: Emulator, count: int, clock: FakeClock) ->
         )
         outbox.enqueue_select(
             session,
-            kind="idle_credit",
+            kind=Kind.IDLE_CREDIT,
             targets=select(
                 outbox.key("bulk", Lender.id).label("dedupe_key"),
                 Lender.workspace_id.label("workspace_id"),
@@ -567,7 +576,14 @@ def hostile_context(text: str) -> dict[str, object]:
     post = CirclePost(
         "circle_pledge", text, 100_000, 45_000, project, 5_000, 500, 2_500, "U0LEAD", week
     )
-    return {"news": news, "post": post, "currency": "EUR", "period": "weekly digest"}
+    alert = Alert(text, tuple(BrokenRule(text, text, 1_000) for _ in range(40)))
+    return {
+        "news": news,
+        "post": post,
+        "alert": alert,
+        "currency": "EUR",
+        "period": "weekly digest",
+    }
 
 
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.db.clock import utcnow
@@ -15,11 +16,13 @@ from storage.db.database import Database
 from storage.ledger.accounts import lender_accounts, system_account
 from storage.ledger.models import Account, AccountKind, Posting
 from storage.ledger.postings import Leg, new_transaction, post
-from storage.ledger.reconciliation import RULES, reconcile
+from storage.ledger.reconciliation import RULES, alert_operators, reconcile
 from storage.lending.credit import grant_credit, withdraw
 from storage.lending.models import LenderMonth, PayoutRequest, Pledge
 from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
+from storage.notifications.kinds import Kind
+from storage.notifications.models import Notification
 from storage.projects.lifecycle import default_project
 from storage.projects.models import Project, ProjectStatus
 from storage.repayments.recording import RepaymentInput, record_repayment
@@ -191,3 +194,41 @@ def test_an_unbalanced_transaction_is_named(db: Database, rules: LendingRules) -
 
     _edit(db, one_legged)
     assert broken_rules(db) == {"balanced": 1, "losses": 1}
+
+
+def test_the_daily_job_tells_each_operator_once_what_is_broken(
+    db: Database, rules: LendingRules
+) -> None:
+    who = busy_programme(db, rules)["bilal"]
+    _edit(
+        db,
+        lambda session: session.execute(
+            update(LenderMonth)
+            .where(LenderMonth.lender_id == who)
+            .values(new_money=LenderMonth.new_money + 1)
+        ),
+    )
+    now = utcnow()
+    first = alert_operators(db.sessions, {"U0OPS1", "U0OPS2"}, now=now)
+    again = alert_operators(db.sessions, {"U0OPS1", "U0OPS2"}, now=now)
+    assert (first.changed, first.queued, again.queued) == (1, 2, 0)
+    with db.sessions() as session:
+        alerts = session.execute(
+            select(Notification.channel_id, Notification.payload).where(
+                Notification.kind == Kind.RECONCILIATION
+            )
+        ).all()
+    assert sorted(str(channel) for channel, _ in alerts) == ["U0OPS1", "U0OPS2"]
+    payload: dict[str, Any] = alerts[0][1]
+    assert payload["broken"][0] == {
+        "name": "monthly_cap",
+        "promise": RULES[-3].promise,
+        "count": 1,
+    }
+
+
+def test_the_daily_job_is_silent_when_the_books_reconcile(
+    db: Database, rules: LendingRules
+) -> None:
+    busy_programme(db, rules)
+    assert alert_operators(db.sessions, {"U0OPS1"}, now=utcnow()).queued == 0

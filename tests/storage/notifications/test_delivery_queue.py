@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from storage.db.database import Database
 from storage.notifications import delivery_queue, outbox
 from storage.notifications.delivery_queue import Claimed, OutboxView
+from storage.notifications.kinds import Kind
 from tests.factories import make_lender
 
 NOW = datetime(2026, 1, 7, 10, 0)
@@ -22,7 +23,9 @@ def queue(db: Database, lender_id: int, key: str, *, at: datetime = NOW) -> None
 
 
 def enqueue(session: Session, lender_id: int, key: str, at: datetime) -> None:
-    outbox.enqueue(session, dedupe_key=key, kind="funded", payload={}, now=at, lender_id=lender_id)
+    outbox.enqueue(
+        session, dedupe_key=key, kind=Kind.FUNDED, payload={}, now=at, lender_id=lender_id
+    )
 
 
 def fail(db: Database, row: Claimed, *, error: str, retry_at: datetime) -> int:
