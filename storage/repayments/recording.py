@@ -9,10 +9,12 @@ statements.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import islice
+from typing import Literal
 
 from sqlalchemy import (
     CompoundSelect,
@@ -166,54 +168,89 @@ def record_repayments(
     now: datetime | None = None,
     chunk_size: int = 1_000,
 ) -> BatchResult:
-    """Record a whole round in one transaction: instalments are checked and staged in chunks
-    (what is already staged is asked of the database, so memory stays flat however large the
-    round), then shared out set-based, once per round of at most one instalment per project.
-    Bad items are refused, not fatal."""
-    moment = now or utcnow()
+    """Record a whole round in one transaction, staged ``chunk_size`` items at a time. Bad
+    items are refused, not fatal."""
     recorded, replayed = 0, 0
     refused: list[tuple[RepaymentInput, Refusal]] = []
-    with factory() as session, session.begin():
-        _start_pending(session)
+    with repayment_round(factory, rules, now=now) as staging:
         iterator = iter(items)
         while chunk := list(islice(iterator, chunk_size)):
-            accepted, chunk_replayed = _accept(session, chunk, rules, refused)
-            recorded += len(accepted)
-            replayed += chunk_replayed
-        transactions = _share_pending(session, moment)
-    return BatchResult(recorded, replayed, refused, transactions)
+            for item, verdict in zip(chunk, staging.stage(chunk), strict=True):
+                if isinstance(verdict, Refusal):
+                    refused.append((item, verdict))
+                elif verdict == "recorded":
+                    recorded += 1
+                else:
+                    replayed += 1
+    return BatchResult(recorded, replayed, refused, staging.transaction_ids)
 
 
-def _accept(
-    session: Session,
-    chunk: list[RepaymentInput],
-    rules: LendingRules,
-    refused: list[tuple[RepaymentInput, Refusal]],
-) -> tuple[list[RepaymentInput], int]:
-    """Stage the items of a chunk that may be recorded; replays counted, refusals collected."""
-    known = _known_references(session, [item.reference for item in chunk])
-    projects = _project_states(session, [item.project_id for item in chunk])
-    staged = _staged(session, [item.project_id for item in chunk])
-    rounds_before = {project: before.count for project, before in staged.items()}
-    accepted, replayed = [], 0
-    for item in chunk:
+# What became of one item of a round: staged to be recorded, a replay of one already recorded
+# (or staged) with the same reference and facts, or refused.
+Verdict = Literal["recorded", "replayed"] | Refusal
+
+
+@contextmanager
+def repayment_round(
+    factory: sessionmaker[Session], rules: LendingRules, *, now: datetime | None = None
+) -> Iterator[RepaymentRound]:
+    """A round in one transaction: the caller stages instalments chunk by chunk, and when the
+    block ends the round is shared out set-based (once per round of at most one instalment per
+    project) and committed; ``transaction_ids`` then names its ledger transactions."""
+    moment = now or utcnow()
+    with factory() as session, session.begin():
+        _start_pending(session)
+        staging = RepaymentRound(session, rules)
+        yield staging
+        staging.transaction_ids = _share_pending(session, moment)
+
+
+class RepaymentRound:
+    """The instalments of a round being staged. What is already staged is asked of the
+    database, never held here, so memory stays flat however large the round."""
+
+    def __init__(self, session: Session, rules: LendingRules) -> None:
+        # The round's own session, for whatever its caller must read in the same transaction.
+        self.session = session
+        self.transaction_ids: list[int] = []
+        self._rules = rules
+
+    def stage(self, chunk: Sequence[RepaymentInput]) -> list[Verdict]:
+        """Check a chunk against the database and what the round already holds, and stage the
+        items that may be recorded; one verdict per item, in order."""
+        session = self.session
+        known = _known_references(session, [item.reference for item in chunk])
+        projects = _project_states(session, [item.project_id for item in chunk])
+        staged = _staged(session, [item.project_id for item in chunk])
+        rounds_before = {project: before.count for project, before in staged.items()}
+        accepted: list[RepaymentInput] = []
+        verdicts: list[Verdict] = []
+        for item in chunk:
+            verdict = self._verdict(item, known, projects, staged)
+            if verdict == "recorded":
+                staged[item.project_id] = staged[item.project_id].plus(item.amount)
+                known[item.reference] = (item.project_id, item.amount, item.paid_on)
+                accepted.append(item)
+            verdicts.append(verdict)
+        _stage(session, accepted, rounds_before)
+        return verdicts
+
+    def _verdict(
+        self,
+        item: RepaymentInput,
+        known: dict[str, tuple[int, int, date]],
+        projects: dict[int, _ProjectState],
+        staged: defaultdict[int, _Staged],
+    ) -> Verdict:
         earlier = known.get(item.reference)
         if earlier is not None:
-            if earlier == (item.project_id, item.amount, item.paid_on):
-                replayed += 1
-            else:
-                refused.append((item, _reused_reference(item)))
-            continue
+            same = earlier == (item.project_id, item.amount, item.paid_on)
+            return "replayed" if same else _reused_reference(item)
         try:
-            _check(projects, item, rules, pending=staged[item.project_id].amount)
+            _check(projects, item, self._rules, pending=staged[item.project_id].amount)
         except Refused as refusal:
-            refused.append((item, refusal.refusal))
-            continue
-        staged[item.project_id] = staged[item.project_id].plus(item.amount)
-        known[item.reference] = (item.project_id, item.amount, item.paid_on)
-        accepted.append(item)
-    _stage(session, accepted, rounds_before)
-    return accepted, replayed
+            return refusal.refusal
+        return "recorded"
 
 
 @dataclass(frozen=True)
@@ -302,12 +339,15 @@ def _check(
     project = projects.get(item.project_id)
     if project is None:
         raise Refused("unknown_project", "There is no such project.")
-    if project.status not in LENT_STATUSES:
+    outstanding = project.outstanding - pending
+    # Instalments staged earlier in the round that repay the loan leave it repaid for the
+    # later ones, as recording them one at a time would.
+    status = ProjectStatus.REPAID if pending and outstanding <= 0 else project.status
+    if status not in LENT_STATUSES:
         raise Refused(
             "not_repaying",
-            f"{project.reference} is {project.status.value}; only funded loans are repaid.",
+            f"{project.reference} is {status.value}; only funded loans are repaid.",
         )
-    outstanding = project.outstanding - pending
     if not 0 < item.amount <= outstanding:
         raise Refused(
             "over_outstanding",

@@ -3,6 +3,10 @@
 ``project`` is a project's reference (K1134814) or its external id; ``amount`` is in the
 platform currency; ``date`` is ISO (2024-05-31); ``reference`` is the partner's own reference for
 the payment, which is the idempotency key: importing a report again pays nothing twice.
+
+The whole report is one repayment round, recorded set-based: the file is read in batches, each
+batch's projects are resolved and its instalments staged in the round's transaction, and the
+round is shared out once the file ends. Nothing of the file is held but the batch at hand.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.clock import utcnow
-from storage.db.unit_of_work import Refusal, Refused, transaction
+from storage.db.unit_of_work import Refusal, Refused
 from storage.importing.rows import (
     BATCH_SIZE,
     BadRow,
@@ -30,7 +34,7 @@ from storage.importing.rows import (
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending.rules import LendingRules
 from storage.projects.references import resolve_projects
-from storage.repayments.recording import RepaymentInput, record_repayment
+from storage.repayments.recording import RepaymentInput, Verdict, repayment_round
 
 COLUMNS = ("project", "amount", "date", "reference")
 
@@ -51,15 +55,17 @@ def import_repayments(
     now: datetime | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
-    """Record each instalment of a report; rows already recorded are noted, not paid again."""
+    """Record the instalments of a report; rows already recorded are noted, not paid again."""
     moment = now or utcnow()
+    rows = read_csv(stream, COLUMNS)  # a file without its columns is refused before the round
     report = ReportBuilder()
-    for batch in batched(read_csv(stream, COLUMNS), batch_size):
-        parsed = parse_rows(batch, lambda row: _parse(row, rules.currency, moment), report)
-        with transaction(factory) as session:
-            projects = resolve_projects(session, {row.project for _line, row in parsed})
-        for line, row in parsed:
-            _record(factory, line, row, projects, rules, moment, report)
+    with repayment_round(factory, rules, now=moment) as staging:
+        for batch in batched(rows, batch_size):
+            parsed = parse_rows(batch, lambda row: _parse(row, rules.currency, moment), report)
+            instalments = _instalments(staging.session, parsed, report)
+            verdicts = staging.stage([item for _line, item in instalments])
+            for (line, item), verdict in zip(instalments, verdicts, strict=True):
+                _tell(report, line, item, verdict)
     return report.report()
 
 
@@ -79,30 +85,35 @@ def _parse(row: SourceRow, currency: str, now: datetime) -> RepaymentRow:
     )
 
 
-def _record(
-    factory: sessionmaker[Session],
-    line: int,
-    row: RepaymentRow,
-    projects: dict[str, int | Refused],
-    rules: LendingRules,
-    now: datetime,
-    report: ReportBuilder,
-) -> None:
-    project_id = projects[row.project]
-    if isinstance(project_id, Refused):
-        report.skip(line, project_id.refusal.message)
-        return
-    item = RepaymentInput(project_id, row.amount, row.paid_on, row.reference)
-    outcome = record_repayment(factory, item, rules, now=now)
-    if outcome.refusal is not None:
-        report.skip(line, _explain(outcome.refusal, row))
-    elif outcome.replayed:
-        report.keep(line, f"already recorded (reference {row.reference})")
+def _instalments(
+    session: Session, parsed: list[tuple[int, RepaymentRow]], report: ReportBuilder
+) -> list[tuple[int, RepaymentInput]]:
+    """The batch's rows as instalments of their projects; rows naming no project are reported."""
+    projects = resolve_projects(session, {row.project for _line, row in parsed})
+    instalments = []
+    for line, row in parsed:
+        project = projects[row.project]
+        if isinstance(project, Refused):
+            report.skip(line, project.refusal.message)
+        else:
+            instalments.append(
+                (line, RepaymentInput(project, row.amount, row.paid_on, row.reference))
+            )
+    return instalments
+
+
+def _tell(report: ReportBuilder, line: int, item: RepaymentInput, verdict: Verdict) -> None:
+    if isinstance(verdict, Refusal):
+        report.skip(line, _explain(verdict, item))
+    elif verdict == "replayed":
+        report.keep(line, f"already recorded (reference {item.reference})")
     else:
         report.loaded += 1
 
 
-def _explain(refusal: Refusal, row: RepaymentRow) -> str:
+def _explain(refusal: Refusal, item: RepaymentInput) -> str:
     if refusal.code == "idempotency_conflict":
-        return f"reference {row.reference} was already recorded for another project, amount or date"
+        return (
+            f"reference {item.reference} was already recorded for another project, amount or date"
+        )
     return refusal.message

@@ -9,7 +9,7 @@ import tracemalloc
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from storage.db.clock import utcnow
 from storage.db.database import Database
@@ -185,6 +185,34 @@ def test_the_problems_kept_are_the_first_lines_however_they_were_found(
     )
     assert report.skipped == 3
     assert [problem.line for problem in report.problems] == [2, 3]
+
+
+def statements_importing(db: Database, data: bytes) -> int:
+    count = 0
+
+    def counted(*_args: object) -> None:
+        nonlocal count
+        count += 1
+
+    event.listen(db.engine, "before_cursor_execute", counted)
+    try:
+        report = repay(db, data)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", counted)
+    assert report.skipped == 0
+    return count
+
+
+def test_a_report_is_recorded_set_based(db: Database) -> None:
+    """As many statements for 30 instalments as for 10: one round, not one per line."""
+    references = [project_by_id_reference(db, funded_project(db)[0]) for _ in range(30)]
+    few = statements_importing(
+        db, repayments_file(*[(ref, "1.00", today(), f"A-{ref}") for ref in references[:10]])
+    )
+    many = statements_importing(
+        db, repayments_file(*[(ref, "1.00", today(), f"B-{ref}") for ref in references])
+    )
+    assert few == many and many <= 40, (few, many)
 
 
 def peak_memory_importing(db: Database, reference: str, lines: int) -> int:
