@@ -27,6 +27,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 
 import pytest
+from slack_bolt import App
 from sqlalchemy import func, select
 from sqlalchemy.orm import DeclarativeBase
 
@@ -89,6 +90,7 @@ class Harness:
     slack: Emulator
     db: Database
     services: Services
+    app: App
     app_url: str
     executor: SettlingExecutor
     errors: list[BaseException] = field(default_factory=list)
@@ -297,6 +299,7 @@ def running_harness(
                 slack=slack,
                 db=db,
                 services=services,
+                app=app,
                 app_url=f"http://127.0.0.1:{server.port}{EVENTS_PATH}",
                 executor=executor,
                 errors=errors,

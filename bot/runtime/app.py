@@ -5,8 +5,10 @@ from __future__ import annotations
 from concurrent.futures import Executor
 
 from slack_bolt import App
+from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
+from bot.runtime.accepted_work import ThreadWorkRunner
 from bot.runtime.settings import Settings
 from handlers import (
     admin,
@@ -67,6 +69,13 @@ def create_app(
     subcommands: Subcommands = {}
     for module in LISTENER_MODULES:
         module.register(app, services, subcommands)
+    # What an ack promised is written down before the ack leaves, and done on threads here
+    # unless `serve` and `run` hand it to worker processes instead.
+    threads = app.listener_runner.lazy_listener_runner
+    assert isinstance(threads, ThreadLazyListenerRunner)
+    app.listener_runner.lazy_listener_runner = ThreadWorkRunner(
+        threads.executor, services.db.sessions, app.dispatch
+    )
     return app
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from waitress.server import BaseWSGIServer, create_server
 
+from bot.runtime.accepted_work import ThreadWorkRunner
 from bot.runtime.app import create_app, services_for
 from bot.runtime.background import start_background
 from bot.runtime.request_check import check
@@ -137,6 +138,12 @@ class OpenApp(NamedTuple):
     db: Database
     workers: ProcessLazyListenerRunner | None
 
+    def recover(self) -> int:
+        """Take over the work other processes acknowledged and left undone."""
+        runner = self.workers or self.app.listener_runner.lazy_listener_runner
+        assert isinstance(runner, ProcessLazyListenerRunner | ThreadWorkRunner)
+        return runner.recover()
+
     def close(self) -> None:
         if self.workers is not None:
             self.workers.close()
@@ -149,7 +156,7 @@ def open_app(settings: Settings) -> OpenApp:
         raise SettingsError("SLACK_BOT_TOKEN is required to talk to Slack.")
     db = open_database(settings.database_url)
     app = create_app(settings, services_for(settings, db))
-    return OpenApp(app, db, run_lazy_in_processes(app, settings))
+    return OpenApp(app, db, run_lazy_in_processes(app, settings, db.sessions))
 
 
 def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000) -> None:
@@ -157,7 +164,7 @@ def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000) -> None:
     if not settings.slack_signing_secret:
         raise SettingsError("SLACK_SIGNING_SECRET is required in HTTP mode.")
     opened = open_app(settings)
-    background = start_background(settings, opened.db)
+    background = start_background(settings, opened.db, recover=opened.recover)
     logger.info("serving %s and %s on %s:%d", EVENTS_PATH, HEALTH_PATH, host, port)
     application = wsgi_app(opened.app, opened.db, settings.slack_signing_secret)
     server = _create(application, host, port, DEFAULT_THREADS)
@@ -174,7 +181,7 @@ def run_socket_mode(settings: Settings) -> None:
     if not settings.slack_app_token:
         raise SettingsError("SLACK_APP_TOKEN (xapp-...) is required for Socket Mode.")
     opened = open_app(settings)
-    background = start_background(settings, opened.db)
+    background = start_background(settings, opened.db, recover=opened.recover)
     handler = SocketModeHandler(opened.app, settings.slack_app_token)
     ready_for_acks()
     try:

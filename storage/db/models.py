@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     DateTime,
+    Integer,
     String,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,3 +35,18 @@ class ProcessedEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AcceptedWork(Base):
+    """Work a request was acknowledged for and not yet done: kept until it is, so that a
+    process that dies after the ack loses nothing (another finishes it)."""
+
+    __tablename__ = "accepted_work"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # What to do, in the form of whoever accepted it (a request to dispatch again).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    accepted_at: Mapped[datetime] = mapped_column(DateTime)
+    # Until then the work is someone's; after it, any process may take it over.
+    lease_until: Mapped[datetime] = mapped_column(DateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -11,14 +11,10 @@ from slack_bolt import BoltRequest
 
 from bot.devtools.emulator import Emulator, EmulatorConfig, RateLimitConfig, User
 from bot.devtools.emulator.sender import AppSender, Tamper
+from bot.runtime.accepted_work import LAZY_FUNCTION, LAZY_ONLY, LazyRequest
 from bot.runtime.serving import EVENTS_PATH, OpenApp, open_app, start_in_thread
 from bot.runtime.settings import Settings
-from bot.runtime.work_processes import (
-    LAZY_FUNCTION,
-    LAZY_ONLY,
-    LazyRequest,
-    ProcessLazyListenerRunner,
-)
+from bot.runtime.work_processes import ProcessLazyListenerRunner
 from handlers import home, lending, slash_command
 from storage.db.database import Database
 from tests.factories import make_project
