@@ -125,16 +125,21 @@ class LendingMachine(RuleBasedStateMachine):
         credit_only=st.sampled_from([False, False, True]),
     )
     def lend(self, who: int, which: int, amount: int, credit_only: bool) -> None:
+        self.lend_at(who, which, amount, credit_only, self.now)
+
+    def lend_at(
+        self, who: int, which: int, amount: int, credit_only: bool, moment: datetime
+    ) -> None:
         lender, project_id = self.lender(who), self.project(which)
         key = f"p{next(self.keys)}"
         request = PledgeRequest(lender, project_id, amount, credit_only=credit_only)
-        outcome = pledge(self.db.sessions, request, RULES, key=key, now=self.now)
-        expected = self.model_pledge(lender, project_id, amount, credit_only)
+        outcome = pledge(self.db.sessions, request, RULES, key=key, now=moment)
+        expected = self.model_pledge(lender, project_id, amount, credit_only, moment)
         assert outcome.ok == (expected is not None), outcome.refusal
         if outcome.ok and expected is not None:
             result = outcome.value()
             assert (result.from_credit, result.from_payroll) == expected
-            self.apply_pledge(lender, project_id, amount, result.pledge_id, expected)
+            self.apply_pledge(lender, project_id, amount, result.pledge_id, expected, moment)
             self.last = ("pledge", request, key)
 
     @rule(who=st.integers(0, 9), which=st.integers(0, 9), first=st.integers(20_00, 30_00))
@@ -145,11 +150,11 @@ class LendingMachine(RuleBasedStateMachine):
         self.lend(who + 1, which, max(project.amount - project.funded, 1), credit_only=False)
 
     def model_pledge(
-        self, lender: int, project_id: int, amount: int, credit_only: bool
+        self, lender: int, project_id: int, amount: int, credit_only: bool, moment: datetime
     ) -> tuple[int, int] | None:
         project, account = self.model[project_id], self.lenders[lender]
         needed = project.amount - project.funded
-        if project.status != ProjectStatus.FUNDRAISING or project.deadline <= self.now:
+        if project.status != ProjectStatus.FUNDRAISING or project.deadline <= moment:
             return None
         if amount > needed or (amount < RULES.min_pledge and amount != needed):
             return None
@@ -157,16 +162,22 @@ class LendingMachine(RuleBasedStateMachine):
         from_payroll = amount - from_credit
         if from_payroll and credit_only:
             return None
-        month = self.now.strftime("%Y-%m")
+        month = moment.strftime("%Y-%m")
         if account.new_money.get(month, 0) + from_payroll > RULES.monthly_cap:
             return None
         return from_credit, from_payroll
 
     def apply_pledge(
-        self, lender: int, project_id: int, amount: int, pledge_id: int, split: tuple[int, int]
+        self,
+        lender: int,
+        project_id: int,
+        amount: int,
+        pledge_id: int,
+        split: tuple[int, int],
+        moment: datetime,
     ) -> None:
         project, account = self.model[project_id], self.lenders[lender]
-        month = self.now.strftime("%Y-%m")
+        month = moment.strftime("%Y-%m")
         account.new_money[month] = account.new_money.get(month, 0) + split[1]
         account.available -= split[0]
         project.funded += amount
@@ -232,9 +243,29 @@ class LendingMachine(RuleBasedStateMachine):
     @rule(days=st.integers(1, 6))
     def advance_and_expire(self, days: int) -> None:
         self.now += timedelta(days=days)
-        expire_due_projects(self.db.sessions, now=self.now)
+        self.expire_at(self.now)
+
+    @rule(
+        who=st.integers(0, 9),
+        which=st.integers(0, 9),
+        amount=st.sampled_from([20_00, 25_50]),
+        seconds=st.integers(-2, 2),
+    )
+    def lend_at_the_deadline(self, who: int, which: int, amount: int, seconds: int) -> None:
+        """A pledge whose clock reads a moment either side of the deadline, whether or not an
+        expiry has already run (the interleavings of a pledge and an expiry)."""
+        deadline = self.model[self.project(which)].deadline
+        self.lend_at(who, which, amount, False, deadline + timedelta(seconds=seconds))
+
+    @rule(which=st.integers(0, 9), seconds=st.integers(-2, 2))
+    def expire_at_the_deadline(self, which: int, seconds: int) -> None:
+        """An expiry whose clock reads a moment either side of one project's deadline."""
+        self.expire_at(self.model[self.project(which)].deadline + timedelta(seconds=seconds))
+
+    def expire_at(self, moment: datetime) -> None:
+        expire_due_projects(self.db.sessions, now=moment)
         for project in self.model.values():
-            if project.status == ProjectStatus.FUNDRAISING and project.deadline <= self.now:
+            if project.status == ProjectStatus.FUNDRAISING and project.deadline <= moment:
                 project.status = ProjectStatus.EXPIRED
                 for item in project.pledges:
                     item.refunded = True
@@ -275,7 +306,7 @@ class LendingMachine(RuleBasedStateMachine):
         known = {p.pledge_id for project in self.model.values() for p in project.pledges}
         for pledge_id, lender, project_id, amount in rows:
             if pledge_id not in known:
-                self.apply_pledge(lender, project_id, amount, pledge_id, (amount, 0))
+                self.apply_pledge(lender, project_id, amount, pledge_id, (amount, 0), self.now)
 
     # --- invariants -----------------------------------------------------------------------
 
