@@ -1,8 +1,9 @@
 """A partner's repayment report: CSV with the columns project, amount, date, reference.
 
 ``project`` is a project's reference (K1134814) or its external id; ``amount`` is in the
-platform currency; ``date`` is ISO (2024-05-31); ``reference`` is the partner's own reference for
-the payment, which is the idempotency key: importing a report again pays nothing twice.
+platform currency; ``date`` is ISO (2024-05-31), not before the loan was funded; ``reference``
+is the partner's own reference for the payment, which is the idempotency key: importing a report
+again pays nothing twice.
 
 The whole report is one repayment round, recorded set-based: the file is read in batches, each
 batch's projects are resolved and its instalments staged in the round's transaction, and the
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import BinaryIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.clock import utcnow
@@ -33,6 +35,7 @@ from storage.importing.rows import (
 )
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending.rules import LendingRules
+from storage.projects.models import Project
 from storage.projects.references import resolve_projects
 from storage.repayments.recording import RepaymentInput, Verdict, repayment_round
 
@@ -45,6 +48,12 @@ class RepaymentRow:
     amount: int
     paid_on: date
     reference: str
+
+
+@dataclass(frozen=True)
+class _Funded:
+    reference: str
+    on: date
 
 
 def import_repayments(
@@ -88,18 +97,42 @@ def _parse(row: SourceRow, currency: str, now: datetime) -> RepaymentRow:
 def _instalments(
     session: Session, parsed: list[tuple[int, RepaymentRow]], report: ReportBuilder
 ) -> list[tuple[int, RepaymentInput]]:
-    """The batch's rows as instalments of their projects; rows naming no project are reported."""
+    """The batch's rows as instalments of their projects; rows naming no project, or dated
+    before their loan was funded, are reported."""
     projects = resolve_projects(session, {row.project for _line, row in parsed})
+    funded = _funded(session, [found for found in projects.values() if isinstance(found, int)])
     instalments = []
     for line, row in parsed:
-        project = projects[row.project]
-        if isinstance(project, Refused):
-            report.skip(line, project.refusal.message)
-        else:
-            instalments.append(
-                (line, RepaymentInput(project, row.amount, row.paid_on, row.reference))
-            )
+        try:
+            instalments.append((line, _instalment(row, projects[row.project], funded)))
+        except BadRow as bad:
+            report.skip(line, str(bad))
     return instalments
+
+
+def _instalment(
+    row: RepaymentRow, project: int | Refused, funded: dict[int, _Funded]
+) -> RepaymentInput:
+    if isinstance(project, Refused):
+        raise BadRow(project.refusal.message)
+    loan = funded.get(project)
+    # A loan not yet funded has no date to be before; the round refuses it as not repaying.
+    if loan is not None and row.paid_on < loan.on:
+        raise BadRow(f"date {row.paid_on} is before {loan.reference} was funded, on {loan.on}")
+    return RepaymentInput(project, row.amount, row.paid_on, row.reference)
+
+
+def _funded(session: Session, project_ids: list[int]) -> dict[int, _Funded]:
+    rows = session.execute(
+        select(Project.id, Project.reference, Project.funded_at).where(
+            Project.id.in_(sorted(set(project_ids)))
+        )
+    )
+    return {
+        project_id: _Funded(reference, funded_at.date())
+        for project_id, reference, funded_at in rows
+        if funded_at is not None
+    }
 
 
 def _tell(report: ReportBuilder, line: int, item: RepaymentInput, verdict: Verdict) -> None:

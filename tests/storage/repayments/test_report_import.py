@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import tracemalloc
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import event, select
@@ -143,6 +143,27 @@ def test_a_value_with_a_nul_character_is_a_bad_row_on_either_database(db: Databa
     assert report.problems == (
         RowProblem(2, "reference contains a NUL character"),
         RowProblem(3, "project contains a NUL character"),
+    )
+
+
+def test_a_date_before_the_loan_was_funded_is_refused(db: Database) -> None:
+    project_id, _lenders = funded_project(db)
+    reference = project_by_id_reference(db, project_id)
+    with db.sessions() as session:
+        funded_at = session.get_one(Project, project_id).funded_at
+    assert funded_at is not None
+    funded_on = funded_at.date()
+    before = (funded_on - timedelta(days=1)).isoformat()
+    report = repay(
+        db,
+        repayments_file(
+            (reference, "1.00", before, "EARLY"),
+            (reference, "1.00", funded_on.isoformat(), "SAME-DAY"),
+        ),
+    )
+    assert (report.loaded, report.skipped) == (1, 1)
+    assert report.problems == (
+        RowProblem(2, f"date {before} is before {reference} was funded, on {funded_on}"),
     )
 
 
