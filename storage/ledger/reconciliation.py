@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -138,24 +139,23 @@ def _negative_lender_money() -> Violations:
 
 
 def _pledge_postings_elsewhere() -> Violations:
-    """A pledge's legs belong on its own lender's accounts; lender money needs a pledge."""
-    return (
-        select(Posting.id.label("posting_id"), Posting.pledge_id, Account.lender_id, Account.kind)
+    """A posting names a pledge that exists, and a lender's own money moves with a pledge
+    (only credit comes and goes without one). Whose accounts a pledge's legs are on is the
+    ``pledge_postings`` rule's, which reads them anyway."""
+    orphans = select(Posting.id.label("posting_id"), Posting.pledge_id).where(
+        Posting.pledge_id.is_not(None),
+        ~select(Pledge.id).where(Pledge.id == Posting.pledge_id).exists(),
+    )
+    unpledged = (
+        select(Posting.id, Posting.pledge_id)
         .join(Account, Account.id == Posting.account_id)
-        .outerjoin(Pledge, Pledge.id == Posting.pledge_id)
         .where(
-            or_(
-                and_(Posting.pledge_id.is_not(None), Pledge.id.is_(None)),
-                and_(Pledge.id.is_not(None), Pledge.lender_id != Account.lender_id),
-                and_(
-                    Posting.pledge_id.is_(None),
-                    Account.kind.in_(
-                        (AccountKind.COMMITTED, AccountKind.OUTSTANDING, AccountKind.PAYROLL)
-                    ),
-                ),
-            )
+            Posting.pledge_id.is_(None),
+            Account.kind.in_((AccountKind.COMMITTED, AccountKind.OUTSTANDING, AccountKind.PAYROLL)),
         )
     )
+    legs = union_all(orphans, unpledged).subquery()
+    return select(legs.c.posting_id, legs.c.pledge_id)
 
 
 # -- pledges: what each one must have moved --------------------------------------------------
@@ -175,6 +175,9 @@ def _pledge_postings() -> Violations:
             _kind_sum(AccountKind.COMMITTED).label("committed"),
             _kind_sum(AccountKind.OUTSTANDING).label("outstanding"),
             _kind_sum(AccountKind.PAYROLL).label("payroll"),
+            # Whose accounts the legs are on: the pledge's lender's, and only theirs.
+            func.min(Account.lender_id).label("first_owner"),
+            func.max(Account.lender_id).label("last_owner"),
         )
         .join(Account, Account.id == Posting.account_id)
         .where(Posting.pledge_id.is_not(None))
@@ -213,6 +216,8 @@ def _pledge_postings() -> Violations:
                 outstanding != want_outstanding,
                 available != want_available,
                 payroll != -Pledge.from_payroll,
+                sums.c.first_owner != Pledge.lender_id,
+                sums.c.last_owner != Pledge.lender_id,
             )
         )
     )
@@ -394,12 +399,13 @@ RULES: tuple[Rule, ...] = (
     Rule("no_negative_money", "no lender's own money is below zero", _negative_lender_money()),
     Rule(
         "pledge_legs",
-        "a pledge's postings are on its lender's accounts; lender money moves with a pledge",
+        "every posting's pledge exists, and a lender's own money moves with a pledge",
         _pledge_postings_elsewhere(),
     ),
     Rule(
         "pledge_postings",
-        "each pledge moved exactly its credit, payroll, committed, outstanding and repaid money",
+        "each pledge moved exactly its credit, payroll, committed, outstanding and repaid money, "
+        "on its own lender's accounts",
         _pledge_postings(),
     ),
     Rule(

@@ -232,3 +232,30 @@ def test_the_daily_job_is_silent_when_the_books_reconcile(
 ) -> None:
     busy_programme(db, rules)
     assert alert_operators(db.sessions, {"U0OPS1"}, now=utcnow()).queued == 0
+
+
+def test_a_pledge_leg_on_another_lenders_account_is_named(
+    db: Database, rules: LendingRules
+) -> None:
+    programme = busy_programme(db, rules)
+    ana, bilal = programme["ana"], programme["bilal"]
+
+    def misplace(session: Session) -> None:
+        # Bilal's open pledge's committed leg, moved to Ana's committed account (balances too).
+        theirs, ours = lender_accounts(session, bilal), lender_accounts(session, ana)
+        open_pledge = select(Pledge.id).where(Pledge.project_id == programme["open"])
+        session.execute(
+            update(Posting)
+            .where(Posting.account_id == theirs.committed, Posting.pledge_id.in_(open_pledge))
+            .values(account_id=ours.committed)
+        )
+        for account, change in ((theirs.committed, -25_00), (ours.committed, 25_00)):
+            session.execute(
+                update(Account)
+                .where(Account.id == account)
+                .values(balance=Account.balance + change)
+            )
+
+    _edit(db, misplace)
+    found = broken_rules(db)
+    assert found["pledge_postings"] == 1 and found["committed"] == 2
