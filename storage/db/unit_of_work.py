@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from storage.db.models import Operation
 from storage.ledger.postings import InsufficientBalance
 
 CONFLICT_RETRIES = 5
+# Set-based writers take many rows, so they may meet others more often: more tries, spaced.
+ROUND_RETRIES = 8
 
 R = TypeVar("R")
 # An outcome only hands its result out, so an Outcome[GrantResult] is an Outcome[object].
@@ -103,6 +107,25 @@ def run(
             if not _is_transient(error):
                 raise
     return Outcome(None, Refusal("busy", "Too many people are doing this at once; try again."))
+
+
+class Busy(Exception):
+    """A set-based writer kept meeting concurrent writers; nothing it did was committed."""
+
+
+def retrying(attempt: Callable[[], R]) -> R:
+    """Run a whole transaction again when PostgreSQL chose it as a deadlock's victim (or
+    SQLite's lock could not be had): the writers that take many rows at once (a repayment
+    round, an export) cannot always take them in one order, and then one gives way."""
+    for number in range(ROUND_RETRIES):
+        try:
+            return attempt()
+        except OperationalError as error:
+            if not _is_transient(error):
+                raise
+        # Back off, with jitter, so the same writers do not meet again at once.
+        time.sleep(random.uniform(0.01, 0.05) * 2**number)
+    raise Busy("gave up after meeting concurrent writers; try again")
 
 
 def _run_once(

@@ -31,7 +31,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from storage.db.clock import utcnow
 from storage.db.engine import rowcount
-from storage.db.unit_of_work import transaction
+from storage.db.unit_of_work import retrying, transaction
 from storage.finance.models import Export
 from storage.installations.models import Workspace
 from storage.lending.models import Lender, PayoutRequest, Pledge
@@ -156,6 +156,21 @@ class _NothingToClaim(Exception):
 
 
 def _claim(
+    factory: sessionmaker[Session],
+    kind: str,
+    period: str,
+    claimable: ColumnElement[bool],
+    *,
+    now: datetime,
+    require_rows: bool,
+) -> ExportBatch:
+    # The claim takes many rows at once; if a concurrent writer deadlocks it, it runs again.
+    return retrying(
+        lambda: _claim_once(factory, kind, period, claimable, now=now, require_rows=require_rows)
+    )
+
+
+def _claim_once(
     factory: sessionmaker[Session],
     kind: str,
     period: str,

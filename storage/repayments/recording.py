@@ -9,7 +9,7 @@ statements.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,10 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.clock import utcnow
-from storage.db.unit_of_work import Outcome, Refusal, Refused, run
+from storage.db.unit_of_work import Outcome, Refusal, Refused, retrying, run
 from storage.ledger.models import Account, AccountKind
 from storage.ledger.money import format_money
-from storage.ledger.postings import post_rows
+from storage.ledger.postings import lock_in_order, post_rows
 from storage.lending.models import Lender, Pledge
 from storage.lending.rules import LendingRules
 from storage.notifications import outbox
@@ -162,14 +162,25 @@ def record_repayment(
 
 def record_repayments(
     factory: sessionmaker[Session],
-    items: Iterable[RepaymentInput],
+    items: Sequence[RepaymentInput],
     rules: LendingRules,
     *,
     now: datetime | None = None,
     chunk_size: int = 1_000,
 ) -> BatchResult:
     """Record a whole round in one transaction, staged ``chunk_size`` items at a time. Bad
-    items are refused, not fatal."""
+    items are refused, not fatal; a round that loses a deadlock is recorded again whole."""
+    return retrying(lambda: _record_round(factory, items, rules, now=now, chunk_size=chunk_size))
+
+
+def _record_round(
+    factory: sessionmaker[Session],
+    items: Sequence[RepaymentInput],
+    rules: LendingRules,
+    *,
+    now: datetime | None,
+    chunk_size: int,
+) -> BatchResult:
     recorded, replayed = 0, 0
     refused: list[tuple[RepaymentInput, Refusal]] = []
     with repayment_round(factory, rules, now=now) as staging:
@@ -397,6 +408,15 @@ def _stage(session: Session, items: list[RepaymentInput], rounds_before: dict[in
 
 def _share_pending(session: Session, now: datetime) -> list[int]:
     rounds = session.execute(select(func.coalesce(func.max(PENDING.c.round) + 1, 0))).scalar_one()
+    # Each round posts on its own; taking every account the rounds move at once, in order,
+    # keeps a later round from waiting on an account with a lower id than one it holds.
+    lock_in_order(
+        session,
+        select(Account.id)
+        .join(Pledge, Pledge.lender_id == Account.lender_id)
+        .where(Pledge.project_id.in_(select(PENDING.c.project_id)))
+        .where(Account.kind.in_((AccountKind.OUTSTANDING, AccountKind.AVAILABLE))),
+    )
     transactions = []
     for number in range(rounds):
         session.execute(

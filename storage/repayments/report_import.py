@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.clock import utcnow
-from storage.db.unit_of_work import Refusal, Refused
+from storage.db.unit_of_work import Refusal, Refused, retrying
 from storage.importing.rows import (
     BATCH_SIZE,
     BadRow,
@@ -64,8 +64,26 @@ def import_repayments(
     now: datetime | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
-    """Record the instalments of a report; rows already recorded are noted, not paid again."""
-    moment = now or utcnow()
+    """Record the instalments of a report; rows already recorded are noted, not paid again.
+
+    The report is one round: if it loses a deadlock to another writer, nothing of it was
+    committed, and it is read again from the start and recorded whole."""
+    start = stream.tell()
+
+    def attempt() -> ImportReport:
+        stream.seek(start)
+        return _import_round(factory, stream, rules, now or utcnow(), batch_size)
+
+    return retrying(attempt)
+
+
+def _import_round(
+    factory: sessionmaker[Session],
+    stream: BinaryIO,
+    rules: LendingRules,
+    moment: datetime,
+    batch_size: int,
+) -> ImportReport:
     rows = read_csv(stream, COLUMNS)  # a file without its columns is refused before the round
     report = ReportBuilder()
     with repayment_round(factory, rules, now=moment) as staging:

@@ -118,7 +118,7 @@ def _store(
                 Project.source, Project.external_id
             ),
             values,
-        ).tuples()
+        )
     )
     report.loaded += len(inserted)
     for line, row in fresh:
