@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from bot.devtools.emulator import Emulator, EmulatorConfig, RateLimitConfig
 from storage.db.database import Database, open_database
 from storage.db.engine import make_engine
 from storage.db.migrate import upgrade
@@ -102,6 +103,13 @@ def db(request: pytest.FixtureRequest) -> Database:
     """The same test on both databases."""
     database: Database = request.getfixturevalue(f"{request.param}_db")
     return database
+
+
+@pytest.fixture
+def slack() -> Iterator[Emulator]:
+    """The local Slack, its rate limits off."""
+    with Emulator(EmulatorConfig(rate_limits=RateLimitConfig.off())) as emulator:
+        yield emulator
 
 
 @pytest.fixture

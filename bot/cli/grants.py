@@ -1,4 +1,9 @@
-"""Company credit for lenders: `microlend grant`."""
+"""Company credit for lenders: `microlend grant`.
+
+People are resolved as Slack requests resolve them: in the workspace the bot token is
+installed in (``auth.test``), and only people Slack knows there. Every id is checked before
+anything is granted, so a typo or a leaver never becomes a phantom lender with credit.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +13,39 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
 from bot.cli.common import CommandError, Subcommands, command, opened
-from bot.runtime.settings import USER_ID
+from bot.runtime.settings import USER_ID, Settings
+from bot.runtime.slack_directory import Installation, installation_of, unusable_people
 from storage.db.clock import utcnow
 from storage.db.database import Database
 from storage.db.unit_of_work import transaction
 from storage.importing.rows import batched
 from storage.ledger.money import format_money, parse_amount
 from storage.lending.credit import grant_credit
-from storage.lending.lenders import SlackIdentity, ensure_lender
+from storage.lending.lenders import ensure_lender, known_user_ids
 
 MAX_REASON = 100
+# Problems named one by one before the command gives up; the rest are counted.
+PROBLEMS_SHOWN = 20
 
 
 def add(commands: Subcommands) -> None:
     grant = command(
         commands,
         "grant",
-        "Add credit to lenders' accounts. The same reason, user and amount again is a no-op: "
-        "give a new --reason for a new grant.",
+        "Add credit to lenders' accounts, in the workspace SLACK_BOT_TOKEN is installed in. "
+        "The same reason, user and amount again is a no-op: give a new --reason for a new grant.",
         _grant,
     )
     grant.add_argument("users", nargs="*", metavar="USER_ID", help="Slack user ids")
     grant.add_argument("amount", metavar="AMOUNT", help="the credit for each, like 25.00")
     grant.add_argument("--file", type=Path, help="user ids, one per line: USER_ID[,TEAM_ID]")
-    grant.add_argument("--team", help="the Slack team (workspace) id of the users")
+    grant.add_argument(
+        "--team", help="the workspace the users are in; must be the installed one (checked)"
+    )
     grant.add_argument("--reason", default="manual", help="why (default: manual)")
 
 
@@ -43,14 +56,12 @@ def _grant(args: argparse.Namespace) -> int:
         raise CommandError(f"--reason must be 1 to {MAX_REASON} characters.")
     with opened() as (settings, database):
         amount = parse_amount(args.amount, currency=settings.currency)
-        if args.file:
-            _check_user_file(args.file)
-            with args.file.open(encoding="utf-8") as lines:
-                users = (_identity(line, args.team) for line in lines)
-                counts = _grant_all(database, users, amount, args.reason)
-        else:
-            users = (_identity(user, args.team) for user in args.users)
-            counts = _grant_all(database, list(users), amount, args.reason)
+        named = _named_users(args)
+        client = _slack(settings)
+        installation = _installation(client)
+        user_ids = _in_the_workspace(named, installation)
+        _check_people(client, database, installation, user_ids)
+        counts = _grant_all(database, installation, user_ids, amount, args.reason)
     print(
         f"Granted {format_money(amount, settings.currency)} to {counts['granted']} lenders; "
         f"{counts['already']} already had this grant; {counts['refused']} refused."
@@ -58,7 +69,23 @@ def _grant(args: argparse.Namespace) -> int:
     return 1 if counts["refused"] else 0
 
 
-def _identity(line: str, team: str | None) -> SlackIdentity | None:
+def _named_users(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """(user id, team) for each user named, in order, once each; a bad id refuses them all."""
+    if not args.file:
+        return _once(_parsed(user, args.team) for user in args.users)
+    found = []
+    with args.file.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                found.append(_parsed(line, args.team))
+            except CommandError as error:
+                raise CommandError(
+                    f"{args.file}, line {number}: {error} Nothing was granted."
+                ) from None
+    return _once(found)
+
+
+def _parsed(line: str, team: str | None) -> tuple[str, str | None] | None:
     """``USER_ID`` or ``USER_ID,TEAM_ID``; None for a blank line or a # comment."""
     content = line.split("#", 1)[0].strip()
     if not content:
@@ -66,30 +93,86 @@ def _identity(line: str, team: str | None) -> SlackIdentity | None:
     user, _comma, own_team = (part.strip() for part in content.partition(","))
     if not USER_ID.match(user):
         raise CommandError(f"{user!r} is not a Slack user id like U012ABCDEF.")
-    return SlackIdentity(user, own_team or team)
+    return user, own_team or team
 
 
-def _check_user_file(path: Path) -> None:
-    """Read the whole file once before granting anything: a bad line means no grant at all."""
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            try:
-                _identity(line, None)
-            except CommandError as error:
-                raise CommandError(f"{path}, line {number}: {error} Nothing was granted.") from None
+def _once(
+    users: Iterable[tuple[str, str | None] | None],
+) -> list[tuple[str, str | None]]:
+    return list(dict.fromkeys(user for user in users if user is not None))
+
+
+def _slack(settings: Settings) -> WebClient:
+    if not settings.slack_bot_token:
+        raise CommandError(
+            "Set SLACK_BOT_TOKEN: users are checked with Slack before anything is granted."
+        )
+    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+
+
+def _installation(client: WebClient) -> Installation:
+    try:
+        return installation_of(client)
+    except SlackApiError as failure:
+        raise CommandError(
+            f"Slack said {failure.response.get('error')}; nothing was granted."
+        ) from None
+
+
+def _slack_said(failure: SlackApiError) -> CommandError:
+    return CommandError(f"Slack said {failure.response.get('error')}; nothing was granted.")
+
+
+def _in_the_workspace(named: list[tuple[str, str | None]], installation: Installation) -> list[str]:
+    for user_id, team in named:
+        if team and not installation.names(team):
+            raise CommandError(
+                f"{user_id} is named in {team}, but microlend is installed in "
+                f"{installation.team_id}. Nothing was granted."
+            )
+    return list(dict.fromkeys(user_id for user_id, _team in named))
+
+
+def _check_people(
+    client: WebClient, database: Database, installation: Installation, user_ids: list[str]
+) -> None:
+    """Ids already lenders need no call; the others must be people Slack knows here."""
+    with database.sessions() as session:
+        known = known_user_ids(session, installation.org_key, user_ids)
+    try:
+        problems = unusable_people(client, [user for user in user_ids if user not in known])
+    except SlackApiError as failure:
+        raise CommandError(
+            f"Slack said {failure.response.get('error')}; nothing was granted."
+        ) from None
+    if not problems:
+        return
+    for user_id, problem in list(problems.items())[:PROBLEMS_SHOWN]:
+        print(f"{user_id}: {problem}", file=sys.stderr)
+    raise CommandError(
+        f"{len(problems)} of {len(user_ids)} users cannot be given credit. Nothing was granted."
+    )
 
 
 def _grant_all(
-    database: Database, users: Iterable[SlackIdentity | None], amount: int, reason: str
+    database: Database, installation: Installation, user_ids: list[str], amount: int, reason: str
 ) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for batch in batched(user for user in users if user is not None):
-        with transaction(database.sessions) as session:
-            now = utcnow()
-            lenders = [(user.user_id, ensure_lender(session, user, now=now).id) for user in batch]
-        for user_id, lender_id in lenders:
+    for batch in batched(user_ids):
+        for user_id, lender_id in _lenders(database, installation, batch):
             counts[_grant_one(database, user_id, lender_id, amount, reason)] += 1
     return counts
+
+
+def _lenders(
+    database: Database, installation: Installation, user_ids: list[str]
+) -> list[tuple[str, int]]:
+    with transaction(database.sessions) as session:
+        now = utcnow()
+        return [
+            (user_id, ensure_lender(session, installation.identity(user_id), now=now).id)
+            for user_id in user_ids
+        ]
 
 
 def _grant_one(database: Database, user_id: str, lender_id: int, amount: int, reason: str) -> str:

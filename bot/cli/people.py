@@ -9,8 +9,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.cli.common import Subcommands, command, command_group
-from bot.runtime.people_sync import org_key_of, sync_profiles
+from bot.runtime.people_sync import sync_profiles
 from bot.runtime.settings import load_settings
+from bot.runtime.slack_directory import installation_of
 from storage.db.database import open_database
 
 
@@ -27,7 +28,7 @@ def _sync(_args: argparse.Namespace) -> int:
     client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     database = open_database(settings.database_url)
     try:
-        result = sync_profiles(client, database.sessions, org_key_of(client))
+        result = sync_profiles(client, database.sessions, installation_of(client).org_key)
     except SlackApiError as failure:
         print(f"microlend: Slack said {failure.response.get('error')}", file=sys.stderr)
         return 1

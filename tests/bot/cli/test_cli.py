@@ -15,6 +15,7 @@ import pytest
 
 from bot.cli import main
 from bot.devtools.demo import DEMO_CSV
+from bot.devtools.emulator import Emulator, EmulatorConfig
 from storage.db.database import Database, open_database
 from storage.ledger.accounts import lender_balance
 from storage.ledger.models import AccountKind
@@ -25,6 +26,7 @@ from storage.lending.rules import LendingRules
 from storage.projects.models import Project
 from tests.factories import make_lender, make_project
 
+TEAM = EmulatorConfig().team_id
 KIVA_SAMPLE = DEMO_CSV  # the real 1k Kiva sample, shipped with the package
 COMMANDS = [
     [],
@@ -231,20 +233,20 @@ def test_import_repayments_with_a_stray_quote_reports_its_line(
 
 
 def test_export_payouts_batches(
-    db: Database, workdir: Path, capsys: pytest.CaptureFixture[str]
+    db: Database, workdir: Path, slack_team: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _err = run(capsys, "export", "payouts")
     assert (code, out) == (0, "No payout requests are waiting; no batch was made.\n")
 
-    assert run(capsys, "grant", "U0ANA", "50", "--team", "T1")[0] == 0
+    assert run(capsys, "grant", "U0ANA", "50")[0] == 0
     with db.sessions() as session:
-        ana = find_lender(session, SlackIdentity("U0ANA", "T1"))
+        ana = find_lender(session, SlackIdentity("U0ANA", TEAM))
         assert ana is not None
     assert withdraw(db.sessions, ana.id, 2_000, key="w").ok
     code, out, _err = run(capsys, "export", "payouts", "--output", "batch.csv")
     assert code == 0 and "1 lenders, €20.00" in out
     batch_id = out.split("(export ")[1].split(",")[0]
-    assert (workdir / "batch.csv").read_text().splitlines()[1] == "U0ANA,T1,,20.00,EUR"
+    assert (workdir / "batch.csv").read_text().splitlines()[1] == f"U0ANA,{TEAM},,20.00,EUR"
 
     code, _out, _err = run(capsys, "export", "payouts", "--batch", batch_id, "--output", "b2.csv")
     assert code == 0
@@ -253,29 +255,60 @@ def test_export_payouts_batches(
     assert code == 1 and "There is no payouts export 999" in err
 
 
+@pytest.fixture
+def slack_team(workdir: Path, slack: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """The workspace the CLI's bot token is installed in, with Ana and Bob in it."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", slack.bot_token)
+    monkeypatch.setenv("SLACK_API_URL", slack.base_url)
+    slack.add_user("ana", id="U0ANA")
+    slack.add_user("bob", id="U0BOB")
+    return slack
+
+
 def test_grant_is_a_no_op_the_second_time(
-    db: Database, workdir: Path, capsys: pytest.CaptureFixture[str]
+    db: Database, slack_team: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _err = run(capsys, "grant", "U0ANA", "U0BOB", "25", "--team", "T1")
+    code, out, _err = run(capsys, "grant", "U0ANA", "U0BOB", "25")
     assert (code, out) == (0, "Granted €25.00 to 2 lenders; 0 already had this grant; 0 refused.\n")
-    code, out, _err = run(capsys, "grant", "U0ANA", "U0BOB", "25", "--team", "T1")
+    code, out, _err = run(capsys, "grant", "U0ANA", "U0BOB", "25", "--team", TEAM)
     assert (code, out) == (0, "Granted €25.00 to 0 lenders; 2 already had this grant; 0 refused.\n")
-    code, _out, err = run(capsys, "grant", "U0ANA", "30", "--team", "T1")
+    code, _out, err = run(capsys, "grant", "U0ANA", "30")
     assert code == 1 and "give a new --reason" in err
-    code, out, _err = run(capsys, "grant", "U0ANA", "30", "--team", "T1", "--reason", "june")
+    code, out, _err = run(capsys, "grant", "U0ANA", "30", "--reason", "june")
     assert code == 0 and "to 1 lenders" in out
     with db.sessions() as session:
-        ana = find_lender(session, SlackIdentity("U0ANA", "T1"))
+        ana = find_lender(session, SlackIdentity("U0ANA", TEAM))
         assert ana is not None
         assert lender_balance(session, ana.id, AccountKind.AVAILABLE) == 5_500
 
 
-def test_grant_from_a_file(db: Database, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (workdir / "users.txt").write_text("# new joiners\nU0ANA\n\nU0BOB, T2  # Bob\n")
-    code, out, _err = run(capsys, "grant", "--file", "users.txt", "20", "--team", "T1")
+def test_grant_asks_slack_only_about_people_who_are_not_lenders_yet(
+    db: Database, slack_team: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "grant", "U0ANA", "25")[0] == 0
+    assert [call.args["user"] for call in slack_team.calls("users.info")] == ["U0ANA"]
+    assert run(capsys, "grant", "U0ANA", "U0BOB", "25", "--reason", "june")[0] == 0
+    assert [call.args["user"] for call in slack_team.calls("users.info")] == ["U0ANA", "U0BOB"]
+
+
+def test_grant_from_a_file(
+    db: Database, workdir: Path, slack_team: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "users.txt").write_text(f"# new joiners\nU0ANA\n\nU0BOB, {TEAM}  # Bob\nU0ANA\n")
+    code, out, _err = run(capsys, "grant", "--file", "users.txt", "20")
     assert code == 0 and "to 2 lenders" in out
     with db.sessions() as session:
-        assert find_lender(session, SlackIdentity("U0BOB", "T2")) is not None
+        assert find_lender(session, SlackIdentity("U0BOB", TEAM)) is not None
+
+
+def test_a_long_file_is_checked_against_the_directory_not_one_call_per_person(
+    db: Database, workdir: Path, slack_team: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    people = [slack_team.add_user(f"joiner{number}").id for number in range(60)]
+    (workdir / "users.txt").write_text("\n".join(people) + "\n")
+    code, out, _err = run(capsys, "grant", "--file", "users.txt", "20")
+    assert code == 0 and "to 60 lenders" in out
+    assert slack_team.calls("users.info") == [] and len(slack_team.calls("users.list")) == 1
 
 
 @pytest.mark.parametrize(
@@ -286,20 +319,35 @@ def test_grant_from_a_file(db: Database, workdir: Path, capsys: pytest.CaptureFi
         (["grant", "U0ANA", "alice", "25"], "'alice' is not a Slack user id"),
         (["grant", "U0ANA", "25 USD"], "Amounts are in EUR here"),
         (["grant", "--file", "users.txt", "25"], "users.txt, line 2: 'bob' is not a Slack user"),
+        (["grant", "U0ANA", "U0NOBODY", "25"], "U0NOBODY: Slack knows no such user"),
+        (["grant", "U0ANA", "U0GONE", "25"], "U0GONE: their Slack account is deactivated"),
+        (["grant", "U0ANA", "U0BOT", "25"], "U0BOT: it is a bot or an app, not a person"),
+        (["grant", "U0ANA", "25", "--team", "T0ELSEWHERE"], "but microlend is installed in"),
     ],
 )
 def test_a_bad_grant_grants_nothing(
     db: Database,
     workdir: Path,
+    slack_team: Emulator,
     capsys: pytest.CaptureFixture[str],
     argv: list[str],
     message: str,
 ) -> None:
+    slack_team.add_user("gone", id="U0GONE", deleted=True)
     (workdir / "users.txt").write_text("U0ANA\nbob\n")
     code, _out, err = run(capsys, *argv)
     assert code == 1 and message in err
     with db.sessions() as session:
-        assert find_lender(session, SlackIdentity("U0ANA", None)) is None
+        assert find_lender(session, SlackIdentity("U0ANA", TEAM)) is None
+
+
+def test_grant_without_a_bot_token_grants_nothing(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run(capsys, "grant", "U0ANA", "25")
+    assert code == 1 and "Set SLACK_BOT_TOKEN" in err
+    with db.sessions() as session:
+        assert find_lender(session, SlackIdentity("U0ANA", TEAM)) is None
 
 
 def test_demo_loads_once_and_the_outbox_and_jobs_report_on_it(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,13 @@ from sqlalchemy import func, select
 
 from bot.cli import main
 from bot.devtools.emulator import Emulator, EmulatorConfig, RateLimitConfig
-from bot.runtime.people_sync import org_key_of, sync_profiles
+from bot.runtime.people_sync import sync_profiles
+from bot.runtime.slack_directory import installation_of
 from storage.db.database import Database
 from storage.lending.models import Lender
 from tests.factories import make_lender
 
 TEAM = EmulatorConfig().team_id
-
-
-@pytest.fixture
-def slack() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(rate_limits=RateLimitConfig.off())) as emulator:
-        yield emulator
 
 
 def lender(db: Database, lender_id: int) -> tuple[str, str]:
@@ -98,9 +92,9 @@ def test_a_429_is_waited_out_and_nothing_is_lost(sqlite_db: Database) -> None:
 
 def test_the_org_key_is_the_grid_else_the_team() -> None:
     with Emulator(EmulatorConfig(rate_limits=RateLimitConfig.off())) as slack:
-        assert org_key_of(slack.client()) == TEAM
+        assert installation_of(slack.client()).org_key == TEAM
     with Emulator(EmulatorConfig(enterprise_id="E0GRID")) as slack:
-        assert org_key_of(slack.client()) == "E0GRID"
+        assert installation_of(slack.client()).org_key == "E0GRID"
 
 
 @pytest.fixture

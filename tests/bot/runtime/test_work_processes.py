@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from slack_bolt import BoltRequest
 
-from bot.devtools.emulator import Emulator, EmulatorConfig, RateLimitConfig, User
+from bot.devtools.emulator import Emulator, User
 from bot.devtools.emulator.sender import AppSender, Tamper
 from bot.runtime.accepted_work import LAZY_FUNCTION, LAZY_ONLY, LazyRequest
 from bot.runtime.serving import EVENTS_PATH, OpenApp, open_app, start_in_thread
@@ -25,12 +25,6 @@ def eventually(found: Callable[[], object], timeout: float = 60.0) -> None:
     while not found():
         assert time.monotonic() < deadline, "the worker's answer never arrived"
         time.sleep(0.05)
-
-
-@pytest.fixture
-def slack() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(rate_limits=RateLimitConfig.off())) as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from slack_sdk import WebClient
 
-from bot.devtools.emulator import Channel, Emulator, EmulatorConfig, RateLimitConfig, User
+from bot.devtools.emulator import Channel, Emulator, User
 
 
 class FakeClock:
@@ -21,12 +19,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-def slack() -> Iterator[Emulator]:
-    with Emulator(EmulatorConfig(rate_limits=RateLimitConfig.off())) as emulator:
-        yield emulator
 
 
 @pytest.fixture
