@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, Engine, event, select
 
 from bot.runtime.delivery import DeliverySettings, DeliveryWorker
 from bot.runtime.send_limiter import RateLimits, WorkspaceRateLimiter
@@ -23,6 +26,10 @@ from tests.factories import make_project
 from tests.harness import Harness, button_values, text_of
 
 TEAM = "T0EMULATOR"
+
+
+# The table an INSERT, UPDATE or DELETE writes to.
+WRITE = re.compile(r"\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
 
 
 def lender_of(harness: Harness, user_id: str) -> Lender:
@@ -114,6 +121,55 @@ def test_pledge_command_confirms_then_lends_once_on_double_click(harness: Harnes
     with harness.db.sessions() as session:
         assert session.get(Project, project_id).funded == 2_500  # type: ignore[union-attr]
     assert harness.home(alice.id)  # the Home tab was refreshed after the pledge
+
+
+@contextmanager
+def write_transactions(engine: Engine) -> Iterator[list[set[str]]]:
+    """The tables each committed transaction wrote to, one set per transaction, in order."""
+    open_writes: dict[int, set[str]] = {}
+    committed: list[set[str]] = []
+
+    def on_execute(connection: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        written = WRITE.match(statement)
+        if written:
+            open_writes.setdefault(id(connection), set()).add(written.group(1).lower())
+
+    def on_commit(connection: Connection) -> None:
+        tables = open_writes.pop(id(connection), None)
+        if tables:
+            committed.append(tables)
+
+    def on_rollback(connection: Connection) -> None:
+        open_writes.pop(id(connection), None)
+
+    listeners: dict[str, Callable[..., None]] = {
+        "before_cursor_execute": on_execute,
+        "commit": on_commit,
+        "rollback": on_rollback,
+    }
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
+    try:
+        yield committed
+    finally:
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
+
+
+def test_a_pledge_confirm_is_one_write_transaction(harness: Harness) -> None:
+    project_id = make_project(harness.db, amount=10_000)
+    alice = harness.user("alice")
+    harness.command(alice.id, f"pledge {reference(harness, project_id)} 25")
+    confirmation = harness.reply(alice.id)
+    with write_transactions(harness.db.engine) as committed:
+        harness.click(alice.id, "pledge_confirm", within=confirmation)
+        harness.settle()
+    # Besides the pledge, only the record of the accepted click (written before the ack,
+    # deleted once answered) is written.
+    operations = [tables for tables in committed if tables != {"accepted_work"}]
+    assert len(operations) == 1, committed
+    assert {"pledges", "postings", "accounts"} <= operations[0]
+    assert harness.count(Pledge) == 1
 
 
 @pytest.mark.parametrize(
