@@ -115,11 +115,14 @@ def post_rows(
     *,
     now: datetime,
     operation_key: str | None = None,
+    lock_accounts: bool = True,
 ) -> int:
     """Write a transaction whose legs a query chooses (account, amount, pledge), set-based.
 
     The legs are inserted with one INSERT ... SELECT and the balances moved with one
     UPDATE ... FROM their per-account sums, however many lenders the transaction touches.
+    Its accounts are first taken in id order (``lock_in_order``) unless ``lock_accounts`` is
+    false: the caller holds them already, or prefers retrying a rare deadlock to the cost.
     """
     transaction_id = new_transaction(session, kind, now=now, operation_key=operation_key)
     legs = rows.subquery()
@@ -143,7 +146,8 @@ def post_rows(
     ).scalar_one()
     if total != 0:
         raise UnbalancedTransaction(f"{kind}: legs sum to {total}")
-    lock_in_order(session, select(per_account.c.account_id))
+    if lock_accounts:
+        lock_in_order(session, select(per_account.c.account_id))
     session.execute(
         update(Account)
         .where(Account.id == per_account.c.account_id)
@@ -162,7 +166,8 @@ def lock_in_order(session: Session, account_ids: Select[int]) -> None:
             select(Account.id)
             .where(Account.id.in_(account_ids))
             .order_by(Account.id)
-            .with_for_update()
+            # The lock an UPDATE takes: postings inserted meanwhile (their key share) pass.
+            .with_for_update(key_share=True)
         )
 
 

@@ -13,8 +13,6 @@ under 30 s for a million pledges.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -27,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from storage.db.engine import make_engine  # noqa: E402
 from storage.db.migrate import upgrade  # noqa: E402
+from tests.bench.commands import microlend  # noqa: E402
 from tests.conftest import POSTGRES_URL  # noqa: E402
 
 PER_PROJECT = 100
@@ -117,21 +116,8 @@ def _timed_floor(engine: object) -> float:
 
 
 def _timed_check(url: str) -> float:
-    environment = {**os.environ, "DATABASE_URL": url}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "microlend"), "check"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
+    done = microlend(url, "check")
     print(done.stdout.strip() or done.stderr.strip())
     if done.returncode != 0:
         raise SystemExit("the generated programme should reconcile")
-    return seconds
-
-
-if __name__ == "__main__":
-    main()
+    return done.seconds

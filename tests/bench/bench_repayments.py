@@ -149,6 +149,7 @@ def populate(db: Database, projects: int) -> list[RepaymentInput]:
 def _project(number: int, partner_id: int, amount: int, now: object) -> dict[str, object]:
     return {
         "reference": f"B{number}",
+        "source": "partner:bench",
         "external_id": f"bench-{number}",
         "partner_id": partner_id,
         "borrower": f"Borrower {number}",

@@ -27,6 +27,7 @@ from storage.finance.exports import claim_payouts, claim_payroll
 from storage.lending.autolend import run_autolend
 from storage.lending.credit import grant_credit, withdraw
 from storage.lending.lenders import SlackIdentity, choose_autolend, meet_lender
+from storage.lending.models import Lender
 from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
 from storage.projects.importers.loader import ProjectFormat, import_projects
@@ -93,6 +94,15 @@ def set_up(db: Database, *, lenders: int, projects: int, start: datetime) -> Pro
     with db.sessions() as session:
         found = list(session.execute(select(Project.id).order_by(Project.id)).scalars())
     return Programme(db, start, ids, found, imported=projects)
+
+
+def load(db: Database, *, start: datetime, worker: int) -> Programme:
+    """The programme ``set_up`` made, as another process finds it; the projects a worker
+    imports are numbered apart from every other worker's."""
+    with db.sessions() as session:
+        lenders = list(session.execute(select(Lender.id).order_by(Lender.id)).scalars())
+        projects = list(session.execute(select(Project.id).order_by(Project.id)).scalars())
+    return Programme(db, start, lenders, projects, imported=1_000_000 * (worker + 1))
 
 
 def _project_line(number: int, start: datetime) -> str:

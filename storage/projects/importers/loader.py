@@ -112,14 +112,15 @@ def _store(
     partners = _partner_ids(session, [row for _line, row in fresh])
     deadline = now + timedelta(days=rules.fundraising_days)
     values = [_project_values(row, partners, deadline, now) for _line, row in fresh]
-    inserted = set(
-        session.execute(
+    inserted = {
+        (source, external_id)
+        for source, external_id in session.execute(
             _insert_ignoring_conflicts(session, Project.__table__).returning(
                 Project.source, Project.external_id
             ),
             values,
         )
-    )
+    }
     report.loaded += len(inserted)
     for line, row in fresh:
         if (row.source, row.external_id) not in inserted:

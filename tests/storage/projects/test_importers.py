@@ -408,7 +408,7 @@ def test_a_source_id_is_unique_within_its_source_and_never_read_as_a_reference(
     )
     with db.sessions() as session:
         references = sorted(
-            session.execute(select(Project.reference, Project.source).order_by("id")).tuples()
+            session.execute(select(Project.reference, Project.source).order_by("id")).all()
         )
         assert references == [
             ("K1134814", "kiva"),
