@@ -20,8 +20,11 @@ from storage.db.clock import utcnow
 from storage.lending.credit import grant_credit
 from storage.lending.lenders import SlackIdentity, choose_preferences, find_lender
 from storage.lending.models import Lender, NotifyMode, PayoutRequest, Pledge
+from storage.lending.pledges import PledgeRequest, pledge
+from storage.lending.rules import LendingRules
 from storage.projects.lifecycle import expire_due_projects
 from storage.projects.models import Project, ProjectStatus
+from storage.repayments.recording import RepaymentInput, record_repayment
 from tests.factories import make_project
 from tests.harness import Harness, button_values, text_of
 
@@ -98,8 +101,37 @@ def test_project_card_tells_the_story(harness: Harness) -> None:
     alice = harness.user("alice")
     harness.command(alice.id, f"project {reference(harness, project_id).lower()}")
     text = harness.reply_text(alice.id)
-    for expected in ("Cusco", "Farming", "*Schedule*", "0 colleagues", "*Circles lending*"):
+    for expected in ("Cusco", "Farming", "*Schedule*", "Nobody yet: be the first", "*Circles"):
         assert expected in text
+    # Nothing is repaid on a loan still raising money, so nothing says "Repaid €0.00 of …".
+    assert "*Repaid*" not in text and "0 colleagues" not in text
+
+
+def test_a_lent_project_shows_what_is_repaid_of_the_loan(harness: Harness) -> None:
+    project_id = make_project(harness.db, amount=4_000)
+    alice = harness.user("alice")
+    grant(harness, alice.id, 4_000)
+    lender = lender_of(harness, alice.id).id
+    assert pledge(
+        harness.db.sessions, PledgeRequest(lender, project_id, 4_000), LendingRules(), key="whole"
+    ).ok
+    paid = RepaymentInput(project_id, 1_000, utcnow().date(), "R-1")
+    assert record_repayment(harness.db.sessions, paid, LendingRules()).ok
+    harness.command(alice.id, f"project {reference(harness, project_id)}")
+    text = harness.reply_text(alice.id)
+    assert "*Repaid*\n€10.00 of €40.00" in text and "1 colleague" in text
+
+
+def test_a_project_names_its_sector_only_when_it_says_more_than_the_activity(
+    harness: Harness,
+) -> None:
+    same = make_project(harness.db, sector="Agriculture", activity="Agriculture")
+    other = make_project(harness.db, sector="Agriculture", activity="Farming")
+    alice = harness.user("alice")
+    harness.command(alice.id, f"project {reference(harness, same)}")
+    assert "works in Agriculture and" in harness.reply_text(alice.id)
+    harness.command(alice.id, f"project {reference(harness, other)}")
+    assert "works in Farming (Agriculture) and" in harness.reply_text(alice.id)
     harness.command(alice.id, "project NOPE")
     assert "There is no project “NOPE”" in harness.reply_text(alice.id)
 
