@@ -204,14 +204,20 @@ def _browse_order(filters: BrowseFilters) -> list[UnaryExpression[Any]]:
 
 
 def featured(session: Session, now: datetime, limit: int = 3) -> tuple[ProjectCard, ...]:
-    """Open projects closest to their goal: a nudge to finish them."""
-    query = (
+    """Open projects furthest along to their goal, a nudge to finish them; when nobody has
+    lent to any yet, those whose time runs out first (a 0% project is not close to its goal)."""
+    started = (
         _card_query()
-        .where(*_open_now(now))
-        .order_by((Project.amount - Project.funded).asc(), Project.deadline.asc())
+        .where(*_open_now(now), Project.funded > 0)
+        .order_by((Project.funded * 1_000 / Project.amount).desc(), Project.deadline.asc())
         .limit(limit)
     )
-    return tuple(_card(project, rating, now) for project, rating in session.execute(query))
+    rows = session.execute(started).all()
+    if not rows:
+        rows = session.execute(
+            _card_query().where(*_open_now(now)).order_by(Project.deadline.asc()).limit(limit)
+        ).all()
+    return tuple(_card(project, rating, now) for project, rating in rows)
 
 
 def open_card(session: Session, project_id: int, now: datetime) -> ProjectCard | None:

@@ -22,6 +22,8 @@ def test_home_opened_publishes_the_home_tab(harness: Harness) -> None:
     text = text_of(home)
     assert "Available credit" in text and "No loans yet" in text
     assert "not in a lending circle" in text
+    # Nobody has lent to the one project yet: it is raising money, not close to its goal.
+    assert "Projects raising money" in text and "close to their goal" not in text
     assert len(button_values(home, "lend")) == 1
     assert button_values(home, "open_settings")
     harness.click(alice.id, "lend", within=home)
