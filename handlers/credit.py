@@ -67,9 +67,9 @@ def withdraw_credit(
 def withdraw_command(request: CommandRequest) -> Reply:
     """Show what the withdrawal would take out; the Withdraw button it carries does it."""
     services = request.services
-    if len(request.args) != 1:
+    if not request.args:
         return problem("Say how much, like `/lend withdraw 25` or `/lend withdraw all`.")
-    word = request.args[0]
+    word = " ".join(request.args)  # "20 EUR" arrives as two words
     try:
         amount = (
             None if word.casefold() == "all" else parse_amount(word, currency=services.currency)

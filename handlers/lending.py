@@ -97,9 +97,10 @@ def _amount(services: Services, text: str) -> int | str:
 
 def pledge_command(request: CommandRequest) -> Reply:
     services = request.services
-    if len(request.args) != 2:
+    if len(request.args) < 2:
         return problem("Say which project and how much, like `/lend pledge K653051 25`.")
-    amount = _amount(services, request.args[1])
+    # "20 EUR" arrives as two words.
+    amount = _amount(services, " ".join(request.args[1:]))
     if isinstance(amount, str):
         return problem(amount)
     with services.db.reads() as session:

@@ -339,6 +339,17 @@ def test_credit_withdraw_button_and_command(harness: Harness) -> None:
     assert "as a number" in harness.reply_text(alice.id)
 
 
+@pytest.mark.parametrize("typed", ["20 EUR", "20,00 €", "€ 20", "20"])
+def test_an_amount_with_a_space_in_it_is_one_amount(harness: Harness, typed: str) -> None:
+    ref = reference(harness, make_project(harness.db, amount=10_000))
+    alice = harness.user("alice")
+    grant(harness, alice.id, 5_000)
+    harness.command(alice.id, f"pledge {ref} {typed}")
+    assert "€20.00 from your available credit" in harness.reply_text(alice.id)
+    harness.command(alice.id, f"withdraw {typed}")
+    assert "*Withdraw €20.00* of your €50.00 available credit?" in harness.reply_text(alice.id)
+
+
 def test_relend_button_browses(harness: Harness) -> None:
     make_project(harness.db)
     alice = harness.user("alice")
