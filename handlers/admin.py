@@ -36,15 +36,20 @@ def usage(text: str | None = None) -> Reply:
     return help_reply("admin_help.json.j2", text)
 
 
-def done(request: CommandRequest, action: str, result: object) -> Reply:
-    context = {"action": action, "result": result, "currency": request.services.rules.currency}
+def done(request: CommandRequest, action: str, result: object, *, replayed: bool = False) -> Reply:
+    context = {
+        "action": action,
+        "result": result,
+        "replayed": replayed,
+        "currency": request.services.rules.currency,
+    }
     return Reply(render_message("admin_done.json.j2", **context))
 
 
 def answer(request: CommandRequest, action: str, outcome: Outcome[Any]) -> Reply:
     if not outcome.ok:
         return problem(outcome.refusal.message if outcome.refusal else "Nothing was changed.")
-    return done(request, action, outcome.value())
+    return done(request, action, outcome.value(), replayed=outcome.replayed)
 
 
 def project_id(request: CommandRequest, ref: str) -> int | Reply:

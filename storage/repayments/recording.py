@@ -128,6 +128,9 @@ class RepaymentResult:
     amount: int
     transaction_id: int
     project_status: str
+    # ISO dates and references, as the result is kept to answer a replay (older ones lack them).
+    paid_on: str = ""
+    reference: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,15 +152,28 @@ def record_repayment(
     moment = now or utcnow()
 
     def body(session: Session) -> RepaymentResult:
+        _refuse_a_known_reference(session, item)
         _check(_project_states(session, [item.project_id]), item, rules, pending=0)
         [transaction_id] = distribute(session, [item], moment)
         status = session.execute(
             select(Project.status).where(Project.id == item.project_id)
         ).scalar_one()
-        return RepaymentResult(item.project_id, item.amount, transaction_id, status.value)
+        return RepaymentResult(
+            item.project_id,
+            item.amount,
+            transaction_id,
+            status.value,
+            item.paid_on.isoformat(),
+            item.reference,
+        )
 
     params = {"project": item.project_id, "amount": item.amount, "paid_on": item.paid_on}
-    return run(factory, "repayment", f"repayment:{item.reference}", params, body, RepaymentResult)
+    key = f"repayment:{item.reference}"
+    outcome = run(factory, "repayment", key, params, body, RepaymentResult)
+    if outcome.refusal is not None and outcome.refusal.code == "idempotency_conflict":
+        # Said in the operator's words: their reference, not the key it is kept under.
+        return Outcome(None, _reused_reference(item))
+    return outcome
 
 
 def record_repayments(
@@ -284,6 +300,24 @@ def _staged(session: Session, project_ids: list[int]) -> defaultdict[int, _Stage
     staged: defaultdict[int, _Staged] = defaultdict(_Staged)
     staged.update({project: _Staged(int(amount), count) for project, amount, count in rows})
     return staged
+
+
+def _refuse_a_known_reference(session: Session, item: RepaymentInput) -> None:
+    """A reference recorded another way (a partner's report) is not recorded again."""
+    earlier = session.execute(
+        select(Repayment.project_id, Repayment.amount, Repayment.paid_on).where(
+            Repayment.reference == item.reference
+        )
+    ).first()
+    if earlier is None:
+        return
+    if tuple(earlier) != (item.project_id, item.amount, item.paid_on):
+        raise Refused(_reused_reference(item).code, _reused_reference(item).message)
+    raise Refused(
+        "already_recorded",
+        f"The repayment {item.reference!r} was already recorded on {earlier[2].isoformat()}; "
+        "nothing was paid again.",
+    )
 
 
 def _reused_reference(item: RepaymentInput) -> Refusal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,7 @@ from storage.lending.rules import LendingRules
 from storage.notifications.models import Notification
 from storage.projects.models import ImpactUpdate, Project, ProjectStatus
 from storage.repayments.models import Repayment
+from storage.repayments.report_import import import_repayments
 from tests.factories import make_lender, make_project
 from tests.harness import Harness, running_harness, text_of
 
@@ -107,11 +109,22 @@ def test_repay_default_and_grant(
     ops.command(admin, f"admin repay {reference} 10 PARTNER-1")
     assert "€10.00 recorded" in ops.reply_text(admin)
     ops.command(admin, f"admin repay {reference} 10 PARTNER-1")  # the same reference again
-    assert ops.count(Repayment) == 1
+    today = ops.services.clock().date().isoformat()
+    again = ops.reply_text(admin)
+    assert f"`PARTNER-1`) was already recorded on {today}; nothing was paid again" in again
+    ops.command(admin, f"admin repay {reference} 5 PARTNER-1")  # the reference, reused
+    reused = ops.reply_text(admin)
+    assert "'PARTNER-1' was already used for a different repayment" in reused
+    assert "repayment:" not in reused
+    report = f"project,amount,date,reference\n{reference},5.00,{today},REPORT-1\n"
+    import_repayments(ops.db.sessions, io.BytesIO(report.encode()), rules)
+    ops.command(admin, f"admin repay {reference} 5 REPORT-1")  # recorded by a partner's report
+    assert f"'REPORT-1' was already recorded on {today}" in ops.reply_text(admin)
+    assert ops.count(Repayment) == 2
     ops.command(admin, f"admin repay {reference} ten")
     assert "The amount" in ops.reply_text(admin)
     ops.command(admin, f"admin default {reference} flood")
-    assert "€30.00 lost" in ops.reply_text(admin)
+    assert "€25.00 lost" in ops.reply_text(admin)
     with ops.db.sessions() as session:
         assert session.get_one(Project, project_id).status == ProjectStatus.DEFAULTED
     ops.command(admin, f"admin grant <@{someone}|sam> 25 welcome")
