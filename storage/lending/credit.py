@@ -17,6 +17,8 @@ from storage.ledger.postings import Leg, post
 from storage.lending.lenders import LenderRef, lender_id_of, lender_param
 from storage.lending.models import PayoutRequest
 from storage.lending.portfolio import balances
+from storage.notifications import outbox
+from storage.notifications.kinds import Kind
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,15 @@ def grant_credit(
             [Leg(grants, -amount), Leg(accounts.available, amount)],
             now=moment,
             operation_key=key,
+        )
+        # The lender hears of it in their working hours, with their other news.
+        outbox.enqueue(
+            session,
+            dedupe_key=f"grant:{key}",
+            kind=Kind.GRANT,
+            payload={"amount": amount},
+            now=moment,
+            lender_id=lender_id,
         )
         available = lender_balance(session, lender_id, AccountKind.AVAILABLE)
         return GrantResult(lender_id=lender_id, amount=amount, available=available)

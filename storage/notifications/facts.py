@@ -85,10 +85,16 @@ class LenderNews:
     autolends: tuple[Stake, ...] = ()
     invites: tuple[Invite, ...] = ()
     idle_reminder: bool = False
+    # Company credit given to the lender (welcome, matching), in cents, one per grant.
+    grants: tuple[int, ...] = ()
 
     @property
     def received(self) -> int:
         return sum(stake.received for stake in self.repayments)
+
+    @property
+    def granted(self) -> int:
+        return sum(self.grants)
 
     @property
     def refunded(self) -> int:
@@ -110,7 +116,8 @@ PROJECT_KINDS = {
 }
 # Every kind a loader here reads the facts of: lender news, channel posts, operator alerts.
 LOADED_KINDS = frozenset(
-    {*PROJECT_KINDS, Kind.REPAYMENT, Kind.INVITE, Kind.IDLE_CREDIT, Kind.RECONCILIATION}
+    {*PROJECT_KINDS, Kind.REPAYMENT, Kind.INVITE, Kind.IDLE_CREDIT, Kind.GRANT}
+    | {Kind.RECONCILIATION}
     | {kind for kind in Kind if kind.audience is Audience.CHANNEL}
 )
 
@@ -120,6 +127,7 @@ class _Pieces:
     lists: dict[str, list[Stake]] = field(default_factory=lambda: defaultdict(list))
     invites: list[Invite] = field(default_factory=list)
     idle: bool = False
+    grants: list[int] = field(default_factory=list)
 
 
 def lender_news(
@@ -171,6 +179,8 @@ def lender_news(
             piece.invites.append(Invite(circle_id, name, str(row.payload.get("inviter", ""))))
         elif row.kind == Kind.IDLE_CREDIT:
             piece.idle = True
+        elif row.kind == Kind.GRANT:
+            piece.grants.append(int(row.payload["amount"]))
     available = _available(session, lender_ids)
     return {
         lender: _news(available.get(lender, 0), pieces[lender]) for lender in sorted(lender_ids)
@@ -183,6 +193,7 @@ def _news(available: int, pieces: _Pieces) -> LenderNews:
         available=available,
         invites=tuple(pieces.invites),
         idle_reminder=pieces.idle,
+        grants=tuple(pieces.grants),
         **lists,
     )
 

@@ -28,6 +28,7 @@ class Kind(enum.StrEnum):
     IMPACT = "impact"
     AUTOLEND = "autolend"
     IDLE_CREDIT = "idle_credit"
+    GRANT = "grant"
     INVITE = "invite"
     CIRCLE_PLEDGE = "circle_pledge"
     CIRCLE_FUNDED = "circle_funded"

@@ -133,6 +133,18 @@ def test_repay_default_and_grant(
     assert "grant @someone" in ops.reply_text(admin)
 
 
+def test_a_lender_is_told_of_a_grant_once_in_their_working_hours(
+    ops: Harness, people: tuple[str, str]
+) -> None:
+    admin, someone = people
+    asked = ops.command(admin, f"admin grant <@{someone}|sam> 50 welcome")
+    ops.resend(asked, retry_num=1)  # Slack's retry: one grant, one message
+    ops.deliver()
+    [told] = ops.slack.dms(someone)
+    assert "Your company gave you *€50.00* of credit to lend" in text_of(told)
+    assert "Your available credit: *€50.00*" in text_of(told)
+
+
 @pytest.mark.unreconciled
 def test_operators_hear_by_dm_when_the_books_do_not_reconcile(
     ops: Harness, people: tuple[str, str], rules: LendingRules
