@@ -11,6 +11,7 @@ from handlers.acks import on_action
 from handlers.context import CommandRequest, Reply, Services, Subcommands, identity_of
 from handlers.replies import (
     INTENT,
+    amount_words,
     button_value,
     ids_from,
     new_intent,
@@ -69,7 +70,9 @@ def withdraw_command(request: CommandRequest) -> Reply:
     services = request.services
     if not request.args:
         return problem("Say how much, like `/lend withdraw 25` or `/lend withdraw all`.")
-    word = " ".join(request.args)  # "20 EUR" arrives as two words
+    word = amount_words(request.args)
+    if word is None:
+        return problem("Give one amount, like `/lend withdraw 25` or `25 EUR`.")
     try:
         amount = (
             None if word.casefold() == "all" else parse_amount(word, currency=services.currency)

@@ -19,6 +19,7 @@ from handlers.context import CommandRequest, Reply, Services, Subcommands, ident
 from handlers.replies import (
     BROWSE_HINT,
     INTENT,
+    amount_words,
     button_value,
     field_errors,
     ids_from,
@@ -99,8 +100,10 @@ def pledge_command(request: CommandRequest) -> Reply:
     services = request.services
     if len(request.args) < 2:
         return problem("Say which project and how much, like `/lend pledge K653051 25`.")
-    # "20 EUR" arrives as two words.
-    amount = _amount(services, " ".join(request.args[1:]))
+    typed = amount_words(request.args[1:])
+    if typed is None:
+        return problem("Give one amount, like `/lend pledge K653051 25` or `25 EUR`.")
+    amount = _amount(services, typed)
     if isinstance(amount, str):
         return problem(amount)
     with services.db.reads() as session:

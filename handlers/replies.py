@@ -54,6 +54,14 @@ def ids_from(text: str, *required: str) -> dict[str, Any] | None:
     return data
 
 
+def amount_words(words: list[str]) -> str | None:
+    """An amount typed as one word or a few ("20", "20 EUR", "€ 20"); None when more than one
+    of the words is a number ("20 300" is not read as 20,300)."""
+    if sum(any(char.isdigit() for char in word) for word in words) > 1:
+        return None
+    return " ".join(words)
+
+
 def new_intent() -> str:
     """The id a money-moving button carries: its operation's idempotency key."""
     return uuid.uuid4().hex

@@ -15,6 +15,7 @@ from bot.cli import check, db, devtools, exports, grants, imports, jobs, outbox,
 from bot.cli.common import CommandError, Handler, Subcommands, fail
 from bot.runtime.settings import SettingsError
 from storage.db.database import SchemaOutOfDate
+from storage.db.unit_of_work import Busy
 from storage.finance.exports import ExportRefused
 from storage.importing.rows import ImportFileError
 from storage.ledger.money import AmountError
@@ -37,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ExportRefused,
         SchemaOutOfDate,
         AmountError,
+        Busy,
         OSError,
     ) as error:
         return fail(str(error))

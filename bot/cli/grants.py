@@ -25,7 +25,7 @@ from storage.db.unit_of_work import transaction
 from storage.importing.rows import batched
 from storage.ledger.money import format_money, parse_amount
 from storage.lending.credit import grant_credit
-from storage.lending.lenders import ensure_lender, known_user_ids
+from storage.lending.lenders import ensure_lender
 
 MAX_REASON = 100
 # Problems named one by one before the command gives up; the rest are counted.
@@ -60,7 +60,7 @@ def _grant(args: argparse.Namespace) -> int:
         client = _slack(settings)
         installation = _installation(client)
         user_ids = _in_the_workspace(named, installation)
-        _check_people(client, database, installation, user_ids)
+        _check_people(client, installation, user_ids)
         counts = _grant_all(database, installation, user_ids, amount, args.reason)
     print(
         f"Granted {format_money(amount, settings.currency)} to {counts['granted']} lenders; "
@@ -74,15 +74,23 @@ def _named_users(args: argparse.Namespace) -> list[tuple[str, str | None]]:
     if not args.file:
         return _once(_parsed(user, args.team) for user in args.users)
     found = []
-    with args.file.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            try:
-                found.append(_parsed(line, args.team))
-            except CommandError as error:
-                raise CommandError(
-                    f"{args.file}, line {number}: {error} Nothing was granted."
-                ) from None
+    # utf-8-sig: a file saved by a spreadsheet may start with a byte-order mark.
+    with args.file.open(encoding="utf-8-sig") as lines:
+        try:
+            for number, line in enumerate(lines, start=1):
+                found.append(_line(line, number, args))
+        except UnicodeDecodeError:
+            message = f"{args.file} is not UTF-8 text (save it as UTF-8). Nothing was granted."
+            raise CommandError(message) from None
     return _once(found)
+
+
+def _line(line: str, number: int, args: argparse.Namespace) -> tuple[str, str | None] | None:
+    try:
+        return _parsed(line, args.team)
+    except CommandError as error:
+        message = f"{args.file}, line {number}: {error} Nothing was granted."
+        raise CommandError(message) from None
 
 
 def _parsed(line: str, team: str | None) -> tuple[str, str | None] | None:
@@ -133,14 +141,10 @@ def _in_the_workspace(named: list[tuple[str, str | None]], installation: Install
     return list(dict.fromkeys(user_id for user_id, _team in named))
 
 
-def _check_people(
-    client: WebClient, database: Database, installation: Installation, user_ids: list[str]
-) -> None:
-    """Ids already lenders need no call; the others must be people Slack knows here."""
-    with database.sessions() as session:
-        known = known_user_ids(session, installation.org_key, user_ids)
+def _check_people(client: WebClient, installation: Installation, user_ids: list[str]) -> None:
+    """Every id must be a person Slack knows here now: a lender may have left since."""
     try:
-        problems = unusable_people(client, [user for user in user_ids if user not in known])
+        problems = unusable_people(client, installation, user_ids)
     except SlackApiError as failure:
         raise CommandError(
             f"Slack said {failure.response.get('error')}; nothing was granted."

@@ -30,6 +30,9 @@ LOOKUP_ONE_BY_ONE = 50
 NOT_FOUND = "Slack knows no such user in this workspace"
 DEACTIVATED = "their Slack account is deactivated"
 A_BOT = "it is a bot or an app, not a person"
+ELSEWHERE = "they belong to another workspace (Slack Connect), not the installed one"
+# Slackbot is reported with is_bot false.
+SLACKBOT = "USLACKBOT"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,13 @@ class Installation:
     def org_key(self) -> str:
         # Lenders are keyed by the organisation on Enterprise Grid, else by the workspace.
         return self.enterprise_id or self.team_id
+
+    def owns(self, member: dict[str, Any]) -> bool:
+        """Whether a directory member is a person of this workspace or organisation."""
+        profile_team = (member.get("enterprise_user") or {}).get("enterprise_id")
+        return self.names(str(member.get("team_id") or "")) or (
+            bool(profile_team) and profile_team == self.enterprise_id
+        )
 
     def names(self, team: str) -> bool:
         return team in (self.team_id, self.enterprise_id)
@@ -62,12 +72,22 @@ def person_problem(member: dict[str, Any] | None) -> str | None:
         return NOT_FOUND
     if member.get("deleted"):
         return DEACTIVATED
-    if member.get("is_bot") or member.get("is_app_user"):
+    if member.get("is_bot") or member.get("is_app_user") or member.get("id") == SLACKBOT:
         return A_BOT
     return None
 
 
-def unusable_people(client: WebClient, user_ids: Collection[str]) -> dict[str, str]:
+def lender_problem(member: dict[str, Any] | None, installation: Installation) -> str | None:
+    """Why a member cannot be given credit in this installation; None if they can."""
+    problem = person_problem(member)
+    if problem is None and member is not None and not installation.owns(member):
+        return ELSEWHERE
+    return problem
+
+
+def unusable_people(
+    client: WebClient, installation: Installation, user_ids: Collection[str]
+) -> dict[str, str]:
     """Those of ``user_ids`` that are not people of this workspace, each with the reason."""
     wait_out_rate_limits(client)
     if len(user_ids) <= LOOKUP_ONE_BY_ONE:
@@ -76,7 +96,7 @@ def unusable_people(client: WebClient, user_ids: Collection[str]) -> dict[str, s
         }
     else:
         members = _listed(client, set(user_ids))
-    problems = {user_id: person_problem(members.get(user_id)) for user_id in user_ids}
+    problems = {user_id: lender_problem(members.get(user_id), installation) for user_id in user_ids}
     return {user_id: problem for user_id, problem in problems.items() if problem}
 
 

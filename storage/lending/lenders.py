@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,23 +39,6 @@ def find_lender(session: Session, identity: SlackIdentity) -> Lender | None:
         .join(Workspace, Workspace.id == Lender.workspace_id)
         .where(Workspace.org_key == identity.org_key, Lender.slack_user_id == identity.user_id)
     ).scalar_one_or_none()
-
-
-def known_user_ids(session: Session, org_key: str, user_ids: Sequence[str]) -> set[str]:
-    """Those of ``user_ids`` that are already lenders of the organisation."""
-    known: set[str] = set()
-    for start in range(0, len(user_ids), 1_000):
-        known.update(
-            session.execute(
-                select(Lender.slack_user_id)
-                .join(Workspace, Workspace.id == Lender.workspace_id)
-                .where(
-                    Workspace.org_key == org_key,
-                    Lender.slack_user_id.in_(user_ids[start : start + 1_000]),
-                )
-            ).scalars()
-        )
-    return known
 
 
 def ensure_lender(session: Session, identity: SlackIdentity, *, now: datetime) -> Lender:

@@ -128,8 +128,9 @@ class RepaymentResult:
     amount: int
     transaction_id: int
     project_status: str
-    # ISO dates and references, as the result is kept to answer a replay (older ones lack them).
-    paid_on: str = ""
+    # The day it was recorded (ISO) and its reference, kept to answer a replay; results kept
+    # by an older release have neither.
+    recorded_on: str = ""
     reference: str = ""
 
 
@@ -163,11 +164,13 @@ def record_repayment(
             item.amount,
             transaction_id,
             status.value,
-            item.paid_on.isoformat(),
+            moment.date().isoformat(),
             item.reference,
         )
 
-    params = {"project": item.project_id, "amount": item.amount, "paid_on": item.paid_on}
+    # The same reference for the same project and amount is the same repayment, whatever day
+    # it is told again.
+    params = {"project": item.project_id, "amount": item.amount}
     key = f"repayment:{item.reference}"
     outcome = run(factory, "repayment", key, params, body, RepaymentResult)
     if outcome.refusal is not None and outcome.refusal.code == "idempotency_conflict":
@@ -186,7 +189,8 @@ def record_repayments(
 ) -> BatchResult:
     """Record a whole round in one transaction, staged ``chunk_size`` items at a time. Bad
     items are refused, not fatal; a round that loses a deadlock is recorded again whole."""
-    return retrying(lambda: _record_round(factory, items, rules, now=now, chunk_size=chunk_size))
+    staged = list(items)  # read once: a round run again must see the same items
+    return retrying(lambda: _record_round(factory, staged, rules, now=now, chunk_size=chunk_size))
 
 
 def _record_round(
@@ -305,18 +309,19 @@ def _staged(session: Session, project_ids: list[int]) -> defaultdict[int, _Stage
 def _refuse_a_known_reference(session: Session, item: RepaymentInput) -> None:
     """A reference recorded another way (a partner's report) is not recorded again."""
     earlier = session.execute(
-        select(Repayment.project_id, Repayment.amount, Repayment.paid_on).where(
+        select(Repayment.project_id, Repayment.amount, Repayment.created_at).where(
             Repayment.reference == item.reference
         )
     ).first()
     if earlier is None:
         return
-    if tuple(earlier) != (item.project_id, item.amount, item.paid_on):
+    project_id, amount, recorded_at = earlier
+    if (project_id, amount) != (item.project_id, item.amount):
         raise Refused(_reused_reference(item).code, _reused_reference(item).message)
     raise Refused(
         "already_recorded",
-        f"The repayment {item.reference!r} was already recorded on {earlier[2].isoformat()}; "
-        "nothing was paid again.",
+        f"The repayment {item.reference!r} was already recorded on "
+        f"{recorded_at.date().isoformat()}; nothing was paid again.",
     )
 
 

@@ -12,6 +12,8 @@ round is shared out once the file ends. Nothing of the file is held but the batc
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import BinaryIO
@@ -68,6 +70,11 @@ def import_repayments(
 
     The report is one round: if it loses a deadlock to another writer, nothing of it was
     committed, and it is read again from the start and recorded whole."""
+    if not stream.seekable():  # a pipe: kept aside, so that a round run again reads it again
+        with tempfile.TemporaryFile() as kept:
+            shutil.copyfileobj(stream, kept)
+            kept.seek(0)
+            return import_repayments(factory, kept, rules, now=now, batch_size=batch_size)
     start = stream.tell()
 
     def attempt() -> ImportReport:

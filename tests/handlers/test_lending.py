@@ -350,6 +350,16 @@ def test_an_amount_with_a_space_in_it_is_one_amount(harness: Harness, typed: str
     assert "*Withdraw €20.00* of your €50.00 available credit?" in harness.reply_text(alice.id)
 
 
+def test_two_numbers_are_not_one_amount(harness: Harness) -> None:
+    ref = reference(harness, make_project(harness.db, amount=100_000))
+    alice = harness.user("alice")
+    harness.command(alice.id, f"pledge {ref} 20 300")
+    assert "Give one amount" in harness.reply_text(alice.id)
+    harness.command(alice.id, "withdraw 20 300")
+    assert "Give one amount" in harness.reply_text(alice.id)
+    assert harness.count(Pledge) == 0
+
+
 def test_relend_button_browses(harness: Harness) -> None:
     make_project(harness.db)
     alice = harness.user("alice")

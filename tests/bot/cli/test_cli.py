@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.cli import main
 from bot.devtools.demo import DEMO_CSV
@@ -21,6 +22,7 @@ from storage.ledger.accounts import lender_balance
 from storage.ledger.models import AccountKind
 from storage.lending.credit import withdraw
 from storage.lending.lenders import SlackIdentity, find_lender
+from storage.lending.models import Lender
 from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
 from storage.projects.models import Project
@@ -282,13 +284,40 @@ def test_grant_is_a_no_op_the_second_time(
         assert lender_balance(session, ana.id, AccountKind.AVAILABLE) == 5_500
 
 
-def test_grant_asks_slack_only_about_people_who_are_not_lenders_yet(
+def test_a_lender_who_has_left_since_is_not_granted_again(
     db: Database, slack_team: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, "grant", "U0ANA", "25")[0] == 0
-    assert [call.args["user"] for call in slack_team.calls("users.info")] == ["U0ANA"]
-    assert run(capsys, "grant", "U0ANA", "U0BOB", "25", "--reason", "june")[0] == 0
-    assert [call.args["user"] for call in slack_team.calls("users.info")] == ["U0ANA", "U0BOB"]
+    slack_team.state.users["U0ANA"].deleted = True
+    code, _out, err = run(capsys, "grant", "U0ANA", "25", "--reason", "june")
+    assert code == 1 and "U0ANA: their Slack account is deactivated" in err
+
+
+def test_slackbot_and_people_of_other_workspaces_are_not_granted(
+    db: Database, slack_team: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slack_team.add_user("slackbot", id="USLACKBOT")
+    slack_team.add_user("guest", id="U0OTHER", team_id="T0OTHER")
+    code, _out, err = run(capsys, "grant", "USLACKBOT", "U0OTHER", "25")
+    assert code == 1
+    assert "USLACKBOT: it is a bot or an app" in err
+    assert "U0OTHER: they belong to another workspace" in err
+    assert lender_count(db) == 0
+
+
+def test_a_grant_file_may_start_with_a_byte_order_mark_but_must_be_text(
+    db: Database, workdir: Path, slack_team: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "users.txt").write_bytes("\ufeffU0ANA\n".encode())
+    assert run(capsys, "grant", "--file", "users.txt", "20")[0] == 0
+    (workdir / "users.txt").write_bytes(b"U0BOB\n\xff\xfe\n")
+    code, _out, err = run(capsys, "grant", "--file", "users.txt", "20", "--reason", "b")
+    assert code == 1 and "is not UTF-8 text" in err
+
+
+def lender_count(db: Database) -> int:
+    with db.sessions() as session:
+        return session.execute(select(func.count()).select_from(Lender)).scalar_one()
 
 
 def test_grant_from_a_file(
@@ -337,8 +366,7 @@ def test_a_bad_grant_grants_nothing(
     (workdir / "users.txt").write_text("U0ANA\nbob\n")
     code, _out, err = run(capsys, *argv)
     assert code == 1 and message in err
-    with db.sessions() as session:
-        assert find_lender(session, SlackIdentity("U0ANA", TEAM)) is None
+    assert lender_count(db) == 0
 
 
 def test_grant_without_a_bot_token_grants_nothing(
@@ -346,8 +374,7 @@ def test_grant_without_a_bot_token_grants_nothing(
 ) -> None:
     code, _out, err = run(capsys, "grant", "U0ANA", "25")
     assert code == 1 and "Set SLACK_BOT_TOKEN" in err
-    with db.sessions() as session:
-        assert find_lender(session, SlackIdentity("U0ANA", TEAM)) is None
+    assert lender_count(db) == 0
 
 
 def test_demo_loads_once_and_the_outbox_and_jobs_report_on_it(

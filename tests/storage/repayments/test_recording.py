@@ -67,3 +67,27 @@ def test_replays_reused_references_and_overpayments_within_a_round(
         assert lender_balance(session, lender, AccountKind.AVAILABLE) == 5_00
     again = record_repayments(db.sessions, items, rules)
     assert (again.recorded, again.replayed) == (0, 2)
+
+
+def test_one_repayment_told_again_on_another_day_is_not_paid_again(
+    db: Database, rules: LendingRules
+) -> None:
+    project_id, lender = funded(db, rules, 100_00)
+    first = RepaymentInput(project_id, 10_00, DAY, "PAY-1")
+    assert record_repayment(db.sessions, first, rules).ok
+    next_day = RepaymentInput(project_id, 10_00, date(2026, 11, 3), "PAY-1")
+    again = record_repayment(db.sessions, next_day, rules)
+    assert again.ok and again.replayed
+    other = record_repayment(db.sessions, RepaymentInput(project_id, 5_00, DAY, "PAY-1"), rules)
+    assert other.refusal is not None
+    assert (
+        other.refusal.message == "The reference 'PAY-1' was already used for a different repayment."
+    )
+    with db.sessions() as session:
+        assert lender_balance(session, lender, AccountKind.AVAILABLE) == 10_00
+
+
+def test_a_round_of_a_generator_is_read_once(db: Database, rules: LendingRules) -> None:
+    project_id, _lender = funded(db, rules, 100_00)
+    items = (RepaymentInput(project_id, 10_00, DAY, f"g-{n}") for n in range(2))
+    assert record_repayments(db.sessions, items, rules).recorded == 2  # type: ignore[arg-type]

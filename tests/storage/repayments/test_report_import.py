@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import tracemalloc
 from datetime import date, timedelta
 
@@ -254,3 +255,13 @@ def test_memory_stays_flat_however_long_the_report(sqlite_db: Database) -> None:
     small = peak_memory_importing(sqlite_db, reference, 2_000)
     large = peak_memory_importing(sqlite_db, reference, 8_000)
     assert large < small * 1.5, (small, large)
+
+
+def test_a_report_read_from_a_pipe_can_be_read_again(db: Database) -> None:
+    """`microlend import repayments /dev/stdin`: a pipe cannot seek back for a retried round."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"project,amount,date,reference\nNOSUCH,10.00,2026-01-05,R-1\n")
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = import_repayments(db.sessions, pipe, LendingRules())
+    assert report.skipped == 1 and report.loaded == 0
