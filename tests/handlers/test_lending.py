@@ -122,6 +122,15 @@ def test_a_lent_project_shows_what_is_repaid_of_the_loan(harness: Harness) -> No
     assert "*Repaid*\n€10.00 of €40.00" in text and "1 colleague" in text
 
 
+def test_a_closed_project_nobody_lent_to_does_not_invite_lending(harness: Harness) -> None:
+    project_id = make_project(harness.db, deadline=utcnow() + timedelta(hours=1))
+    expire_due_projects(harness.db.sessions, now=utcnow() + timedelta(hours=2))
+    alice = harness.user("alice")
+    harness.command(alice.id, f"project {reference(harness, project_id)}")
+    text = harness.reply_text(alice.id)
+    assert "*Lenders*\nNone" in text and "be the first" not in text
+
+
 def test_a_project_names_its_sector_only_when_it_says_more_than_the_activity(
     harness: Harness,
 ) -> None:
