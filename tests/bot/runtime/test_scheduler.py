@@ -134,6 +134,8 @@ def test_leadership_ends_with_the_session_that_held_the_lock(postgres_db: Databa
         deadline = time.monotonic() + 10
         while not admin.execute(gone, {"pid": holder}).scalar_one():
             assert time.monotonic() < deadline, "the terminated backend lingers"
+            # pg_stat_activity is read once per transaction: a new one sees it anew.
+            admin.commit()
             time.sleep(0.05)
     assert second.held()
     assert not first.held()
