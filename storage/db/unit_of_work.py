@@ -9,6 +9,7 @@ result and changes nothing, while reusing the key for different parameters is an
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import random
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -31,6 +32,7 @@ CONFLICT_RETRIES = 5
 ROUND_RETRIES = 8
 
 R = TypeVar("R")
+P = ParamSpec("P")
 # An outcome only hands its result out, so an Outcome[GrantResult] is an Outcome[object].
 R_co = TypeVar("R_co", covariant=True)
 
@@ -126,6 +128,16 @@ def retrying(attempt: Callable[[], R]) -> R:
         # Back off, with jitter, so the same writers do not meet again at once.
         time.sleep(random.uniform(0.01, 0.05) * 2**number)
     raise Busy("gave up after meeting concurrent writers; try again")
+
+
+def retried(writer: Callable[P, R]) -> Callable[P, R]:
+    """``writer``, run again whole (``retrying``) when it loses a deadlock."""
+
+    @functools.wraps(writer)
+    def again(*args: P.args, **kwargs: P.kwargs) -> R:
+        return retrying(lambda: writer(*args, **kwargs))
+
+    return again
 
 
 def _run_once(

@@ -31,7 +31,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from storage.db.clock import utcnow
 from storage.db.engine import rowcount
-from storage.db.unit_of_work import retrying, transaction
+from storage.db.unit_of_work import retried, transaction
 from storage.finance.models import Export
 from storage.installations.models import Workspace
 from storage.lending.models import Lender, PayoutRequest, Pledge
@@ -155,22 +155,9 @@ class _NothingToClaim(Exception):
     """Raised to roll back an export that would claim no rows."""
 
 
+# The claim takes many rows at once; if a concurrent writer deadlocks it, it runs again.
+@retried
 def _claim(
-    factory: sessionmaker[Session],
-    kind: str,
-    period: str,
-    claimable: ColumnElement[bool],
-    *,
-    now: datetime,
-    require_rows: bool,
-) -> ExportBatch:
-    # The claim takes many rows at once; if a concurrent writer deadlocks it, it runs again.
-    return retrying(
-        lambda: _claim_once(factory, kind, period, claimable, now=now, require_rows=require_rows)
-    )
-
-
-def _claim_once(
     factory: sessionmaker[Session],
     kind: str,
     period: str,

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from storage.db.database import Database
-from storage.db.unit_of_work import Busy, retrying
+from storage.db.unit_of_work import Busy, retried, retrying
 from storage.lending.rules import LendingRules
 from storage.repayments import report_import
 from storage.repayments.report_import import import_repayments
@@ -79,3 +79,16 @@ def test_a_report_that_lost_a_deadlock_is_read_again_from_its_first_line(
     report = import_repayments(db.sessions, io.BytesIO(lines), LendingRules())
     # The second round saw the report's line again, not the end of the file.
     assert len(rounds) == 2 and report.skipped == 1
+
+
+def test_a_retried_writer_keeps_its_arguments_across_attempts() -> None:
+    seen: list[tuple[int, str]] = []
+
+    @retried
+    def writer(number: int, *, name: str) -> str:
+        seen.append((number, name))
+        if len(seen) < 2:
+            raise deadlock()
+        return f"{name}{number}"
+
+    assert writer(7, name="export") == "export7" and seen == [(7, "export")] * 2
