@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_an_editable_install_raises_no_build_backend_warning(tmp_path: Path) -> None:
-    # --prefix keeps the test's own environment untouched; the build runs in pip's isolated
+    # --prefix and --ignore-installed leave the test's own environment as it is (pip would
+    # otherwise uninstall its microlend first); the build runs in pip's isolated
     # environment with the setuptools pyproject.toml asks for, as on a fresh machine.
     done = subprocess.run(
         [
@@ -20,6 +21,7 @@ def test_an_editable_install_raises_no_build_backend_warning(tmp_path: Path) -> 
             "install",
             "--quiet",
             "--no-deps",
+            "--ignore-installed",
             "--prefix",
             str(tmp_path),
             "-e",
