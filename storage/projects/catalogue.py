@@ -6,12 +6,15 @@ returns frozen view models that hold no session.
 
 from __future__ import annotations
 
+import difflib
+import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, UnaryExpression, distinct, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from storage.circles.models import Circle
 from storage.lending.models import Pledge
@@ -23,15 +26,46 @@ ENDING_SOON = timedelta(days=7)
 ALMOST_FUNDED = (3, 4)
 LATEST_UPDATES = 3
 CIRCLES_SHOWN = 10
+# How many near names an unknown filter word is answered with.
+SUGGESTIONS = 3
+
+
+class Flag(enum.StrEnum):
+    """The words of `/lend browse` that are neither countries nor sectors."""
+
+    WOMEN = "women"
+    ENDING_SOON = "ending-soon"
+    ALMOST_FUNDED = "almost-funded"
 
 
 @dataclass(frozen=True)
 class BrowseFilters:
-    country: str | None = None
-    sector: str | None = None
-    women: bool = False
-    ending_soon: bool = False
-    almost_funded: bool = False
+    """Open projects in any of the countries, in any of the sectors, with every flag set."""
+
+    countries: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()
+    flags: frozenset[Flag] = frozenset()
+
+    @property
+    def women(self) -> bool:
+        return Flag.WOMEN in self.flags
+
+    @property
+    def ending_soon(self) -> bool:
+        return Flag.ENDING_SOON in self.flags
+
+    @property
+    def almost_funded(self) -> bool:
+        return Flag.ALMOST_FUNDED in self.flags
+
+    # Auto-lending follows one country and one sector: the last one named, as before.
+    @property
+    def country(self) -> str | None:
+        return self.countries[-1] if self.countries else None
+
+    @property
+    def sector(self) -> str | None:
+        return self.sectors[-1] if self.sectors else None
 
 
 @dataclass(frozen=True)
@@ -96,42 +130,87 @@ class ProjectDetail:
     updates: tuple[ImpactNote, ...]
 
 
-# The words of `/lend browse` that are flags rather than countries or sectors.
-FLAGS = {"women": "women", "ending-soon": "ending_soon", "almost-funded": "almost_funded"}
-
-
 def _normal(text: str) -> str:
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 @dataclass(frozen=True)
 class UnknownFilter:
+    """A word that names no flag, country or sector, as it was typed, and the names closest to
+    it (for "Did you mean ...?")."""
+
     word: str
+    suggestions: tuple[str, ...] = ()
+
+
+# The kinds of names a filter word can be, in the order a word is tried against them.
+NAME_KINDS = ("countries", "sectors")
+
+
+@dataclass(frozen=True)
+class _Named:
+    """Up to three words that name countries or sectors: how many words, and every stored
+    spelling of the names ("Burkina Faso", "burkina-faso" and "BurkinaFaso" are one)."""
+
+    length: int
+    kind: str
+    names: tuple[str, ...]
+
+
+def _by_normal(names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        found[_normal(name)] = (*found.get(_normal(name), ()), name)
+    return found
+
+
+def _named_at(
+    words: list[str], index: int, vocabulary: dict[str, dict[str, tuple[str, ...]]]
+) -> _Named | None:
+    for length in (3, 2, 1):
+        joined = _normal("".join(words[index : index + length]))
+        for kind, names in vocabulary.items():
+            if joined in names:
+                return _Named(length, kind, names[joined])
+    return None
 
 
 def parse_filters(words: list[str], choices: Choices) -> BrowseFilters | UnknownFilter:
-    """Match words to flags, countries and sectors, any case, multi-word names joined or not."""
-    found: dict[str, Any] = {}
-    countries = {_normal(name): name for name in choices.countries}
-    sectors = {_normal(name): name for name in choices.sectors}
+    """Match words to flags, countries and sectors, any case, multi-word names joined or not.
+
+    Several countries (or sectors) widen the choice; each kind of filter narrows it."""
+    vocabulary = {kind: _by_normal(getattr(choices, kind)) for kind in NAME_KINDS}
+    chosen: dict[str, dict[str, None]] = {kind: {} for kind in NAME_KINDS}
+    flags: set[Flag] = set()
     index = 0
     while index < len(words):
-        word = words[index].casefold()
-        if word in FLAGS:
-            found[FLAGS[word]] = True
+        if (flag := _flag(words[index])) is not None:
+            flags.add(flag)
             index += 1
-            continue
-        # "Burkina Faso", "burkina-faso" and "BurkinaFaso" all name the same country.
-        for length in (3, 2, 1):
-            joined = _normal("".join(words[index : index + length]))
-            if joined in countries or joined in sectors:
-                key = "country" if joined in countries else "sector"
-                found[key] = countries.get(joined) or sectors[joined]
-                index += length
-                break
+        elif (named := _named_at(words, index, vocabulary)) is not None:
+            chosen[named.kind].update(dict.fromkeys(named.names))
+            index += named.length
         else:
-            return UnknownFilter(words[index])
-    return BrowseFilters(**found)
+            return UnknownFilter(words[index], _closest(words[index], choices))
+    return BrowseFilters(
+        countries=tuple(chosen["countries"]),
+        sectors=tuple(chosen["sectors"]),
+        flags=frozenset(flags),
+    )
+
+
+def _flag(word: str) -> Flag | None:
+    try:
+        return Flag(word.casefold())
+    except ValueError:
+        return None
+
+
+def _closest(word: str, choices: Choices) -> tuple[str, ...]:
+    names = [*choices.countries, *choices.sectors, *Flag]
+    by_normal = {_normal(name): name for name in names}
+    close = difflib.get_close_matches(_normal(word), list(by_normal), n=SUGGESTIONS)
+    return tuple(by_normal[normal] for normal in close)
 
 
 def _card_query() -> Select[Project, int | None]:
@@ -164,35 +243,48 @@ def _open_now(now: datetime) -> list[ColumnElement[bool]]:
 
 
 def filter_choices(session: Session, now: datetime) -> Choices:
-    """Countries and sectors that have open projects, alphabetically."""
-
-    def values(column: InstrumentedAttribute[str]) -> tuple[str, ...]:
-        query = select(column).distinct().where(*_open_now(now)).order_by(column)
-        return tuple(session.execute(query).scalars())
-
-    return Choices(countries=values(Project.country), sectors=values(Project.sector))
+    """Countries and sectors that have open projects, alphabetically; one statement, whose
+    rows are at most every pair of them."""
+    pairs = session.execute(
+        select(Project.country, Project.sector).distinct().where(*_open_now(now))
+    ).all()
+    return Choices(
+        countries=tuple(sorted({country for country, _sector in pairs})),
+        sectors=tuple(sorted({sector for _country, sector in pairs})),
+    )
 
 
 def browse(
     session: Session, filters: BrowseFilters, now: datetime, *, page: int = 0, per_page: int = 5
 ) -> BrowsePage:
     """One page of open projects matching the filters; one statement."""
-    query = _card_query().where(*_open_now(now))
-    if filters.country:
-        query = query.where(func.lower(Project.country) == filters.country.lower())
-    if filters.sector:
-        query = query.where(func.lower(Project.sector) == filters.sector.lower())
-    if filters.women:
-        query = query.where(Project.women_count > 0)
-    if filters.ending_soon:
-        query = query.where(Project.deadline <= now + ENDING_SOON)
-    if filters.almost_funded:
-        share, whole = ALMOST_FUNDED
-        query = query.where(Project.funded * whole >= Project.amount * share)
+    query = _card_query().where(*_open_now(now), *_matching(filters, now))
     query = query.order_by(*_browse_order(filters), Project.id.desc())
     rows = session.execute(query.offset(page * per_page).limit(per_page + 1)).all()
     cards = tuple(_card(project, rating, now) for project, rating in rows[:per_page])
     return BrowsePage(cards=cards, page=page, has_more=len(rows) > per_page)
+
+
+def _matching(filters: BrowseFilters, now: datetime) -> list[ColumnElement[bool]]:
+    """The filters as SQL: IN lists for the names (the stored spellings, so no function of the
+    column stands between the query and an index), one condition per flag."""
+    conditions = [_flag_condition(flag, now) for flag in sorted(filters.flags)]
+    if filters.countries:
+        conditions.append(Project.country.in_(filters.countries))
+    if filters.sectors:
+        conditions.append(Project.sector.in_(filters.sectors))
+    return conditions
+
+
+def _flag_condition(flag: Flag, now: datetime) -> ColumnElement[bool]:
+    match flag:
+        case Flag.WOMEN:
+            return Project.women_count > 0
+        case Flag.ENDING_SOON:
+            return Project.deadline <= now + ENDING_SOON
+        case Flag.ALMOST_FUNDED:
+            share, whole = ALMOST_FUNDED
+            return Project.funded * whole >= Project.amount * share
 
 
 def _browse_order(filters: BrowseFilters) -> list[UnaryExpression[Any]]:
