@@ -14,11 +14,6 @@ from collections.abc import Callable, Sequence
 from bot.cli import check, db, devtools, exports, grants, imports, jobs, outbox, people, serving
 from bot.cli.common import CommandError, Handler, Subcommands, fail
 from bot.runtime.settings import SettingsError
-from storage.db.database import SchemaOutOfDate
-from storage.db.unit_of_work import Busy
-from storage.finance.exports import ExportRefused
-from storage.importing.rows import ImportFileError
-from storage.ledger.money import AmountError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,16 +27,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except SettingsError as error:
         return fail(str(error), code=2)
-    except (
-        CommandError,
-        ImportFileError,
-        ExportRefused,
-        SchemaOutOfDate,
-        AmountError,
-        Busy,
-        OSError,
-    ) as error:
+    except (CommandError, OSError) as error:
         return fail(str(error))
+    except Exception as error:
+        if isinstance(error, _refusals()):
+            return fail(str(error))
+        raise
+
+
+def _refusals() -> tuple[type[Exception], ...]:
+    """Storage's errors whose message is for the person, imported only once something was
+    raised, so that starting a command imports none of their modules."""
+    from storage.db.database import SchemaOutOfDate
+    from storage.db.unit_of_work import Busy
+    from storage.finance.exports import ExportRefused
+    from storage.importing.rows import ImportFileError
+    from storage.ledger.money import AmountError
+
+    return (ImportFileError, ExportRefused, SchemaOutOfDate, AmountError, Busy)
 
 
 def build_parser() -> argparse.ArgumentParser:

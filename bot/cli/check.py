@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from bot.cli.common import Subcommands, command, opened
-from storage.ledger.reconciliation import Broken, reconcile
+
+if TYPE_CHECKING:
+    from storage.ledger.reconciliation import Broken
 
 SHOWN = 20
 
@@ -27,6 +30,8 @@ def add(commands: Subcommands) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from storage.ledger.reconciliation import reconcile
+
     with opened() as (_settings, database), database.reads() as session:
         found = reconcile(session, shown=max(args.rows, 0))
     if found.ok:

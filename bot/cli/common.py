@@ -1,15 +1,22 @@
-"""What every command shares: its parser helpers, its errors and the database it opens."""
+"""What every command shares: its parser helpers, its errors and the database it opens.
+
+Building the parser imports no command's implementation, so that ``--help`` and a light
+command start quickly: each command imports what it needs inside its own function.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from bot.runtime.settings import Settings, load_settings
-from storage.db.database import Database, open_database
+
+if TYPE_CHECKING:
+    from storage.db.database import Database
 
 Subcommands = Any
 Handler = Callable[[argparse.Namespace], int]
@@ -26,6 +33,8 @@ def fail(message: str, *, code: int = 1) -> int:
 
 @contextmanager
 def opened() -> Iterator[tuple[Settings, Database]]:
+    from storage.db.database import open_database
+
     settings = load_settings()
     database = open_database(settings.database_url)
     try:
@@ -44,3 +53,25 @@ def command(commands: Subcommands, name: str, help_text: str, handler: Handler) 
     parser = commands.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(handler=handler)
     return parser
+
+
+class Choices(Collection[str]):
+    """Choices that come from a module the parser does not import: argparse reads them only
+    to check a value or to print this command's help. Give the argument a metavar, or
+    argparse reads them as it is added."""
+
+    def __init__(self, load: Callable[[], Iterable[str]]) -> None:
+        self._load = load
+
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
+        return tuple(self._load())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)

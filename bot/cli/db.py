@@ -6,8 +6,6 @@ import argparse
 
 from bot.cli.common import Subcommands, command, command_group
 from bot.runtime.settings import load_settings
-from storage.db.engine import make_engine
-from storage.db.migrate import head_revision, upgrade
 
 
 def add(commands: Subcommands) -> None:
@@ -18,6 +16,9 @@ def add(commands: Subcommands) -> None:
 
 
 def _db_upgrade(_args: argparse.Namespace) -> int:
+    from storage.db.engine import make_engine
+    from storage.db.migrate import head_revision, upgrade
+
     engine = make_engine(load_settings().database_url)
     try:
         upgrade(engine)

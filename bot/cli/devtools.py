@@ -6,11 +6,7 @@ import argparse
 import sys
 
 from bot.cli.common import Subcommands, command
-from bot.devtools.console import run_console
-from bot.devtools.demo import DEMO_CSV, load_demo
 from bot.runtime.settings import load_settings
-from storage.db.clock import utcnow
-from storage.db.database import open_database
 
 
 def add(commands: Subcommands) -> None:
@@ -19,10 +15,16 @@ def add(commands: Subcommands) -> None:
 
 
 def _console(_args: argparse.Namespace) -> int:
+    from bot.devtools.console import run_console
+
     return run_console(load_settings(), stdin=sys.stdin, stdout=sys.stdout)
 
 
 def _demo(_args: argparse.Namespace) -> int:
+    from bot.devtools.demo import DEMO_CSV, load_demo
+    from storage.db.clock import utcnow
+    from storage.db.database import open_database
+
     settings = load_settings()
     database = open_database(settings.database_url)
     try:

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.cli.common import Subcommands, command, command_group, opened
 from bot.runtime.settings import Settings
-from storage.db.database import Database
-from storage.finance.exports import (
-    PAYOUTS,
-    ExportBatch,
-    claim_payouts,
-    claim_payroll,
-    find_export,
-    write_export,
-)
 from storage.ledger.money import format_money
+
+if TYPE_CHECKING:
+    from storage.db.database import Database
+    from storage.finance.exports import ExportBatch
 
 
 def add(commands: Subcommands) -> None:
@@ -37,12 +33,16 @@ def add(commands: Subcommands) -> None:
 
 
 def _export_payroll(args: argparse.Namespace) -> int:
+    from storage.finance.exports import claim_payroll
+
     with opened() as (settings, database):
         batch = claim_payroll(database.sessions, args.month)
         return _write(settings, database, batch, args.output or Path(f"payroll-{batch.period}.csv"))
 
 
 def _export_payouts(args: argparse.Namespace) -> int:
+    from storage.finance.exports import PAYOUTS, claim_payouts, find_export
+
     with opened() as (settings, database):
         if args.batch is not None:
             batch = find_export(database.sessions, PAYOUTS, args.batch)
@@ -57,6 +57,8 @@ def _export_payouts(args: argparse.Namespace) -> int:
 
 
 def _write(settings: Settings, database: Database, batch: ExportBatch, output: Path) -> int:
+    from storage.finance.exports import write_export
+
     with output.open("w", encoding="utf-8", newline="") as out:
         summary = write_export(database.sessions, batch, out, currency=settings.currency)
     state = "new" if batch.created else "already exported, written again"

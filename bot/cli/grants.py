@@ -12,20 +12,15 @@ import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from typing import TYPE_CHECKING
 
 from bot.cli.common import CommandError, Subcommands, command, opened
 from bot.runtime.settings import USER_ID, Settings
-from bot.runtime.slack_directory import Installation, installation_of, unusable_people
-from storage.db.clock import utcnow
-from storage.db.database import Database
-from storage.db.unit_of_work import transaction
-from storage.importing.rows import batched
 from storage.ledger.money import format_money, parse_amount
-from storage.lending.credit import grant_credit
-from storage.lending.lenders import ensure_lender
+
+if TYPE_CHECKING:
+    from bot.runtime.slack_directory import Installation
+    from storage.db.database import Database
 
 MAX_REASON = 100
 # Problems named one by one before the command gives up; the rest are counted.
@@ -56,11 +51,7 @@ def _grant(args: argparse.Namespace) -> int:
         raise CommandError(f"--reason must be 1 to {MAX_REASON} characters.")
     with opened() as (settings, database):
         amount = parse_amount(args.amount, currency=settings.currency)
-        named = _named_users(args)
-        client = _slack(settings)
-        installation = _installation(client)
-        user_ids = _in_the_workspace(named, installation)
-        _check_people(client, installation, user_ids)
+        installation, user_ids = _people(settings, _named_users(args))
         counts = _grant_all(database, installation, user_ids, amount, args.reason)
     print(
         f"Granted {format_money(amount, settings.currency)} to {counts['granted']} lenders; "
@@ -110,25 +101,29 @@ def _once(
     return list(dict.fromkeys(user for user in users if user is not None))
 
 
-def _slack(settings: Settings) -> WebClient:
+def _people(
+    settings: Settings, named: list[tuple[str, str | None]]
+) -> tuple[Installation, list[str]]:
+    """The installation and the ids named, each checked with Slack: a lender may have left."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from bot.runtime.slack_directory import installation_of, unusable_people
+
     if not settings.slack_bot_token:
         raise CommandError(
             "Set SLACK_BOT_TOKEN: users are checked with Slack before anything is granted."
         )
-    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-
-
-def _installation(client: WebClient) -> Installation:
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     try:
-        return installation_of(client)
+        installation = installation_of(client)
+        user_ids = _in_the_workspace(named, installation)
+        problems = unusable_people(client, installation, user_ids)
     except SlackApiError as failure:
-        raise CommandError(
-            f"Slack said {failure.response.get('error')}; nothing was granted."
-        ) from None
-
-
-def _slack_said(failure: SlackApiError) -> CommandError:
-    return CommandError(f"Slack said {failure.response.get('error')}; nothing was granted.")
+        error = failure.response.get("error")
+        raise CommandError(f"Slack said {error}; nothing was granted.") from None
+    _refuse_any(problems, len(user_ids))
+    return installation, user_ids
 
 
 def _in_the_workspace(named: list[tuple[str, str | None]], installation: Installation) -> list[str]:
@@ -141,26 +136,21 @@ def _in_the_workspace(named: list[tuple[str, str | None]], installation: Install
     return list(dict.fromkeys(user_id for user_id, _team in named))
 
 
-def _check_people(client: WebClient, installation: Installation, user_ids: list[str]) -> None:
-    """Every id must be a person Slack knows here now: a lender may have left since."""
-    try:
-        problems = unusable_people(client, installation, user_ids)
-    except SlackApiError as failure:
-        raise CommandError(
-            f"Slack said {failure.response.get('error')}; nothing was granted."
-        ) from None
+def _refuse_any(problems: dict[str, str], users: int) -> None:
     if not problems:
         return
     for user_id, problem in list(problems.items())[:PROBLEMS_SHOWN]:
         print(f"{user_id}: {problem}", file=sys.stderr)
     raise CommandError(
-        f"{len(problems)} of {len(user_ids)} users cannot be given credit. Nothing was granted."
+        f"{len(problems)} of {users} users cannot be given credit. Nothing was granted."
     )
 
 
 def _grant_all(
     database: Database, installation: Installation, user_ids: list[str], amount: int, reason: str
 ) -> Counter[str]:
+    from storage.importing.rows import batched
+
     counts: Counter[str] = Counter()
     for batch in batched(user_ids):
         for user_id, lender_id in _lenders(database, installation, batch):
@@ -171,6 +161,10 @@ def _grant_all(
 def _lenders(
     database: Database, installation: Installation, user_ids: list[str]
 ) -> list[tuple[str, int]]:
+    from storage.db.clock import utcnow
+    from storage.db.unit_of_work import transaction
+    from storage.lending.lenders import ensure_lender
+
     with transaction(database.sessions) as session:
         now = utcnow()
         return [
@@ -180,6 +174,8 @@ def _lenders(
 
 
 def _grant_one(database: Database, user_id: str, lender_id: int, amount: int, reason: str) -> str:
+    from storage.lending.credit import grant_credit
+
     key = f"grant:{reason}:{lender_id}"
     outcome = grant_credit(database.sessions, lender_id, amount, key=key, reason=reason)
     if outcome.refusal is None:

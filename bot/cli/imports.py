@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.cli.common import CommandError, Subcommands, command, command_group, opened
-from storage.importing.rows import ImportReport
-from storage.projects.importers.loader import ProjectFormat, import_projects
-from storage.repayments.report_import import import_repayments
+from bot.cli.common import Choices, CommandError, Subcommands, command, command_group, opened
+
+if TYPE_CHECKING:
+    from storage.importing.rows import ImportReport
+    from storage.projects.importers.loader import ProjectFormat
 
 
 def add(commands: Subcommands) -> None:
@@ -21,8 +24,9 @@ def add(commands: Subcommands) -> None:
     projects.add_argument("file", type=Path, help="the file to import")
     projects.add_argument(
         "--format",
-        choices=[fmt.value for fmt in ProjectFormat],
-        default=ProjectFormat.KIVA.value,
+        choices=Choices(_formats),
+        default="kiva",
+        metavar="FORMAT",
         help="kiva: Kiva's loan data (default); csv or json (JSON Lines): microlend's format",
     )
     projects.add_argument(
@@ -40,6 +44,12 @@ def add(commands: Subcommands) -> None:
     repayments.add_argument("file", type=Path, help="the partner's report")
 
 
+def _formats() -> Iterator[str]:
+    from storage.projects.importers.loader import ProjectFormat
+
+    return (fmt.value for fmt in ProjectFormat)
+
+
 def _rate(text: str) -> Decimal:
     try:
         return Decimal(text)
@@ -48,6 +58,8 @@ def _rate(text: str) -> Decimal:
 
 
 def _import_projects(args: argparse.Namespace) -> int:
+    from storage.projects.importers.loader import ProjectFormat, import_projects
+
     fmt = ProjectFormat(args.format)
     with opened() as (settings, database), args.file.open("rb") as stream:
         rate = _usd_rate(fmt, args.usd_rate, settings.currency)
@@ -57,6 +69,8 @@ def _import_projects(args: argparse.Namespace) -> int:
 
 def _usd_rate(fmt: ProjectFormat, given: Decimal | None, currency: str) -> Decimal | None:
     """Kiva's USD amounts need a rate, which a USD deployment need not give."""
+    from storage.projects.importers.loader import ProjectFormat
+
     if fmt is not ProjectFormat.KIVA or given is not None:
         return given
     if currency == "USD":
@@ -65,6 +79,8 @@ def _usd_rate(fmt: ProjectFormat, given: Decimal | None, currency: str) -> Decim
 
 
 def _import_repayments(args: argparse.Namespace) -> int:
+    from storage.repayments.report_import import import_repayments
+
     with opened() as (settings, database), args.file.open("rb") as stream:
         report = import_repayments(database.sessions, stream, settings.rules)
     return _print_report(report, "repayments")

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 
-from bot.cli.common import Subcommands, command, command_group
-from bot.runtime.jobs import JOBS, JobContext, list_jobs, run_job
+from bot.cli.common import Choices, Subcommands, command, command_group
 from bot.runtime.settings import load_settings
-from storage.db.database import open_database
 
 
 def add(commands: Subcommands) -> None:
     jobs = command_group(commands, "jobs", "Scheduled jobs.")
     command(jobs, "list", "Every job with its schedule and next run.", _jobs_list)
     run = command(jobs, "run", "Run one job's tick now.", _jobs_run)
-    run.add_argument("name", choices=list(JOBS))
+    run.add_argument("name", choices=Choices(_names), metavar="NAME", help="%(choices)s")
+
+
+def _names() -> Iterable[str]:
+    from bot.runtime.jobs import JOBS
+
+    return JOBS
 
 
 def _jobs_list(_args: argparse.Namespace) -> int:
+    from bot.runtime.jobs import list_jobs
+
     for job in list_jobs():
         when = f"{job.next_run:%Y-%m-%d %H:%M} UTC" if job.next_run else "never"
         print(f"{job.name:<18} {job.schedule:<14} next {when}  {job.description}")
@@ -25,6 +32,9 @@ def _jobs_list(_args: argparse.Namespace) -> int:
 
 
 def _jobs_run(args: argparse.Namespace) -> int:
+    from bot.runtime.jobs import JobContext, run_job
+    from storage.db.database import open_database
+
     settings = load_settings()
     database = open_database(settings.database_url)
     try:

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 
-from bot.cli.common import Subcommands, command
-from bot.runtime.delivery import list_outbox, outbox_counts, retry_notification
+from bot.cli.common import Choices, Subcommands, command
 from bot.runtime.settings import load_settings
-from storage.db.database import open_database
-from storage.notifications.delivery_queue import OutboxView
 
 
 def add(commands: Subcommands) -> None:
     outbox = command(commands, "outbox", "List pending, failed or dead notifications.", _outbox)
     outbox.add_argument(
-        "view", nargs="?", default="pending", choices=[*(v.value for v in OutboxView), "retry"]
+        "view", nargs="?", default="pending", choices=Choices(_views), metavar="VIEW"
     )
     outbox.add_argument("id", nargs="?", type=int, help="with retry: the notification to revive")
 
 
+def _views() -> Iterator[str]:
+    from storage.notifications.delivery_queue import OutboxView
+
+    yield from (view.value for view in OutboxView)
+    yield "retry"
+
+
 def _outbox(args: argparse.Namespace) -> int:
+    from bot.runtime.delivery import list_outbox, outbox_counts, retry_notification
+    from storage.db.database import open_database
+    from storage.notifications.delivery_queue import OutboxView
+
     database = open_database(load_settings().database_url)
     try:
         if args.view == "retry":

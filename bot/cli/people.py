@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-
 from bot.cli.common import Subcommands, command, command_group
-from bot.runtime.people_sync import sync_profiles
 from bot.runtime.settings import load_settings
-from bot.runtime.slack_directory import installation_of
-from storage.db.database import open_database
 
 
 def add(commands: Subcommands) -> None:
@@ -21,6 +15,13 @@ def add(commands: Subcommands) -> None:
 
 
 def _sync(_args: argparse.Namespace) -> int:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from bot.runtime.people_sync import sync_profiles
+    from bot.runtime.slack_directory import installation_of
+    from storage.db.database import open_database
+
     settings = load_settings()
     if not settings.slack_bot_token:
         print("microlend: set SLACK_BOT_TOKEN to read Slack's directory", file=sys.stderr)

@@ -7,8 +7,6 @@ import signal
 import threading
 
 from bot.cli.common import Subcommands, command
-from bot.runtime.delivery import run_worker
-from bot.runtime.serving import run_socket_mode, serve
 from bot.runtime.settings import load_settings
 
 
@@ -21,16 +19,22 @@ def add(commands: Subcommands) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from bot.runtime.serving import serve
+
     serve(load_settings(), args.host, args.port)
     return 0
 
 
 def _run(_args: argparse.Namespace) -> int:
+    from bot.runtime.serving import run_socket_mode
+
     run_socket_mode(load_settings())
     return 0
 
 
 def _worker(_args: argparse.Namespace) -> int:
+    from bot.runtime.delivery import run_worker
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
