@@ -36,18 +36,19 @@ def resolve_projects(session: Session, texts: Collection[str]) -> dict[str, int 
     wanted = {text: text.strip() for text in texts}
     usable = {clean for clean in wanted.values() if clean and len(clean) <= 64}
     matches: dict[str, list[tuple[int, str]]] = {clean: [] for clean in usable}
-    for start in range(0, len(usable), 500):
-        chunk = sorted(usable)[start : start + 500]
+    ordered = sorted(usable)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        by_reference: dict[str, list[str]] = {}
+        for clean in chunk:
+            by_reference.setdefault(clean.upper(), []).append(clean)
         rows = session.execute(
             select(Project.id, Project.reference, Project.external_id).where(
-                or_(
-                    Project.reference.in_({clean.upper() for clean in chunk}),
-                    Project.external_id.in_(chunk),
-                )
+                or_(Project.reference.in_(by_reference), Project.external_id.in_(chunk))
             )
         )
         for project_id, reference, external_id in rows:
-            for clean in {external_id, *(c for c in chunk if c.upper() == reference)}:
+            for clean in {external_id, *by_reference.get(reference, ())}:
                 if clean in matches and (project_id, reference) not in matches[clean]:
                     matches[clean].append((project_id, reference))
     return {text: _resolved(clean, matches.get(clean, [])) for text, clean in wanted.items()}
