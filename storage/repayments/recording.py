@@ -46,8 +46,9 @@ from storage.repayments.models import Repayment
 # Each lender's share: base = floor(pledge * instalment / total); the cents left over go, one
 # each, to the lenders furthest behind their exact cumulative share (ties by pledge id), only
 # to lenders with room left below what they lent; in the rare case that fewer lenders have
-# room than cents are left, the rest fill remaining room in the same order. Every window
-# function shares one window, so the database sorts each project's pledges once.
+# room than cents are left, the rest fill remaining room in the same order. The window
+# functions share one window and one frame, so the database sorts and walks each project's
+# pledges once (a second frame is a second pass); the project totals are one GROUP BY.
 SHARES_SQL = """
 WITH b AS (
   SELECT pl.id AS pledge_id, pl.lender_id, pl.project_id, pl.amount, pl.repaid,
@@ -62,20 +63,22 @@ WITH b AS (
   FROM b
 ), e AS (
   SELECT d.*,
-         d.inst - SUM(d.base) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-           AS leftover,
-         SUM(CASE WHEN d.room > 0 THEN 1 ELSE 0 END)
-           OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS eligible,
          ROW_NUMBER() OVER w AS rnk,
-         COALESCE(SUM(CASE WHEN d.room > 1 THEN d.room - 1 ELSE 0 END)
-           OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS extra_before
+         SUM(CASE WHEN d.room > 1 THEN d.room - 1 ELSE 0 END) OVER w
+           - CASE WHEN d.room > 1 THEN d.room - 1 ELSE 0 END AS extra_before
   FROM d
   WINDOW w AS (
     PARTITION BY d.project_id
     ORDER BY CASE WHEN d.room > 0 THEN 0 ELSE 1 END, d.deficit DESC, d.pledge_id
+    ROWS UNBOUNDED PRECEDING
   )
+), t AS (
+  SELECT project_id, MIN(inst) - SUM(base) AS leftover,
+         SUM(CASE WHEN room > 0 THEN 1 ELSE 0 END) AS eligible
+  FROM d
+  GROUP BY project_id
 )
-SELECT pledge_id, lender_id, project_id,
+SELECT pledge_id, lender_id, e.project_id,
        base
        + CASE WHEN room > 0 AND rnk <= leftover THEN 1 ELSE 0 END
        + CASE
@@ -84,7 +87,7 @@ SELECT pledge_id, lender_id, project_id,
              THEN leftover - eligible - extra_before
            ELSE room - 1
          END AS share
-FROM e
+FROM e JOIN t ON t.project_id = e.project_id
 """
 
 # Every accepted instalment of a round waits here until the round is shared out; ``round``
@@ -230,6 +233,7 @@ def repayment_round(
     project) and committed; ``transaction_ids`` then names its ledger transactions."""
     moment = now or utcnow()
     with factory() as session, session.begin():
+        _room_to_sort(session)
         _start_pending(session)
         staging = RepaymentRound(session, rules)
         yield staging
@@ -411,6 +415,13 @@ def distribute(session: Session, items: Sequence[RepaymentInput], now: datetime)
     _start_pending(session)
     _stage(session, list(items), {})
     return _share_pending(session, now)
+
+
+def _room_to_sort(session: Session) -> None:
+    # A round sorts its postings by account to move the balances; at 250,000 pledges that
+    # spills to disk on PostgreSQL's default 4 MB. SET LOCAL ends with the transaction.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
 def _start_pending(session: Session) -> None:
