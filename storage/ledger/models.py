@@ -18,6 +18,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db.base import Base, string_enum
 
+# Room on each page of accounts for a round's new balances (see PLEDGES_FILLFACTOR): a lender's
+# accounts are smaller than their pledges, and not all of them move in one round.
+ACCOUNTS_FILLFACTOR = 60
+
 
 class AccountKind(enum.StrEnum):
     # A lender's own money, by where it is now.
@@ -50,6 +54,8 @@ class Account(Base):
             "kind NOT IN ('available', 'committed', 'outstanding') OR balance >= 0",
             name="lender_money_nonnegative",
         ),
+        # Balances move with every posting; see Pledge for why the pages keep room.
+        {"postgresql_with": {"fillfactor": ACCOUNTS_FILLFACTOR}},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

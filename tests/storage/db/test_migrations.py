@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from storage.db.database import Database
 from storage.db.migrate import head_revision, is_up_to_date
 from storage.db.schema import METADATA
-from storage.ledger.models import SYSTEM_ACCOUNT_KINDS, Account
+from storage.ledger.models import ACCOUNTS_FILLFACTOR, SYSTEM_ACCOUNT_KINDS, Account
+from storage.lending.models import PLEDGES_FILLFACTOR
 
 
 def test_migrations_match_the_models(db: Database) -> None:
@@ -28,3 +30,36 @@ def test_the_programme_accounts_exist_exactly_once(db: Database) -> None:
     with db.sessions() as session:
         kinds = session.execute(select(Account.kind).where(Account.lender_id.is_(None))).scalars()
         assert sorted(kinds) == sorted(SYSTEM_ACCOUNT_KINDS)
+
+
+def test_pledge_indexes_on_sparse_columns_hold_only_the_rows_that_have_a_value(
+    db: Database,
+) -> None:
+    # Alembic's comparison does not look at index predicates, so they are read back here.
+    with db.engine.connect() as connection:
+        indexes = inspect(connection).get_indexes("pledges")
+    partial = {
+        index["name"]: index.get("dialect_options", {}) for index in indexes if index["name"]
+    }
+    for column in ("circle_id", "payroll_export_id"):
+        options = partial[f"ix_pledges_{column}"]
+        where = options.get(f"{db.engine.dialect.name}_where")
+        assert where is not None and f"{column} IS NOT NULL" in str(where)
+
+
+@pytest.mark.postgres
+def test_repayments_find_room_on_the_pages_they_rewrite(postgres_db: Database) -> None:
+    with postgres_db.engine.connect() as connection:
+        options = dict(
+            connection.execute(
+                text(
+                    "SELECT relname, array_to_string(reloptions, ',') FROM pg_class"
+                    " WHERE relname IN ('pledges', 'accounts')"
+                    " AND relnamespace = current_schema()::regnamespace"
+                )
+            ).all()
+        )
+    assert options == {
+        "pledges": f"fillfactor={PLEDGES_FILLFACTOR}",
+        "accounts": f"fillfactor={ACCOUNTS_FILLFACTOR}",
+    }
