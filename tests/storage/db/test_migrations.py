@@ -50,7 +50,7 @@ def test_pledge_indexes_on_sparse_columns_hold_only_the_rows_that_have_a_value(
 @pytest.mark.postgres
 def test_repayments_find_room_on_the_pages_they_rewrite(postgres_db: Database) -> None:
     with postgres_db.engine.connect() as connection:
-        options = dict(
+        options: dict[str, str] = dict(
             connection.execute(
                 text(
                     "SELECT relname, array_to_string(reloptions, ',') FROM pg_class"
