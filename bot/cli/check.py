@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from bot.cli.common import Subcommands, command, opened
+from bot.cli.common import Subcommands, command, counted, opened, word
 
 if TYPE_CHECKING:
     from storage.ledger.reconciliation import Broken
@@ -37,15 +37,16 @@ def _check(args: argparse.Namespace) -> int:
     if found.ok:
         print(f"The books reconcile: all {len(found.checked)} rules hold.")
         return 0
-    print(f"{len(found.broken)} of {len(found.checked)} rules are broken:")
+    count = len(found.broken)
+    print(f"{count} of {counted(len(found.checked), 'rule')} {word(count, 'is', 'are')} broken:")
     for broken in found.broken:
         print(_described(broken))
     return 1
 
 
 def _described(broken: Broken) -> str:
-    rows = "row breaks" if broken.count == 1 else "rows break"
-    lines = [f"\n{broken.rule.name}: {broken.rule.promise}", f"  {broken.count:,} {rows} it"]
+    rows = counted(broken.count, "row breaks", "rows break")
+    lines = [f"\n{broken.rule.name}: {broken.rule.promise}", f"  {rows} it"]
     if broken.rows:
         lines.append("  " + " | ".join(broken.columns))
         lines += ["  " + " | ".join(str(value) for value in row) for row in broken.rows]

@@ -26,6 +26,18 @@ class CommandError(Exception):
     """A command failed in a way the person can fix; the message says how."""
 
 
+def word(count: int, one: str, many: str | None = None) -> str:
+    """The form that agrees with ``count``: ``lender`` for 1, ``lenders`` for 0 or 2."""
+    if count == 1:
+        return one
+    return many or f"{one}s"
+
+
+def counted(count: int, one: str, many: str | None = None) -> str:
+    """``1 lender``, ``2 lenders``, ``1,000 people``."""
+    return f"{count:,} {word(count, one, many)}"
+
+
 def fail(message: str, *, code: int = 1) -> int:
     print(f"microlend: {message}", file=sys.stderr)
     return code

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.common import Subcommands, command, command_group, opened
+from bot.cli.common import Subcommands, command, command_group, counted, opened
 from bot.runtime.settings import Settings
 from storage.ledger.money import format_money
 
@@ -65,6 +65,6 @@ def _write(settings: Settings, database: Database, batch: ExportBatch, output: P
     total = format_money(summary.total, settings.currency)
     print(
         f"{batch.kind} {batch.period} (export {batch.export_id}, {state}): "
-        f"{summary.lenders} lenders, {total} -> {output}"
+        f"{counted(summary.lenders, 'lender')}, {total} -> {output}"
     )
     return 0

@@ -8,13 +8,14 @@ anything is granted, so a typo or a leaver never becomes a phantom lender with c
 from __future__ import annotations
 
 import argparse
+import enum
 import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.common import CommandError, Subcommands, command, opened
+from bot.cli.common import CommandError, Subcommands, command, counted, opened
 from bot.runtime.settings import USER_ID, Settings
 from storage.ledger.money import format_money, parse_amount
 
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
 MAX_REASON = 100
 # Problems named one by one before the command gives up; the rest are counted.
 PROBLEMS_SHOWN = 20
+
+
+class Granted(enum.Enum):
+    """What became of one lender's grant."""
+
+    NOW = enum.auto()
+    ALREADY = enum.auto()
+    REFUSED = enum.auto()
 
 
 def add(commands: Subcommands) -> None:
@@ -54,10 +63,11 @@ def _grant(args: argparse.Namespace) -> int:
         installation, user_ids = _people(settings, _named_users(args))
         counts = _grant_all(database, installation, user_ids, amount, args.reason)
     print(
-        f"Granted {format_money(amount, settings.currency)} to {counts['granted']} lenders; "
-        f"{counts['already']} already had this grant; {counts['refused']} refused."
+        f"Granted {format_money(amount, settings.currency)} to "
+        f"{counted(counts[Granted.NOW], 'lender')}; "
+        f"{counts[Granted.ALREADY]:,} already had this grant; {counts[Granted.REFUSED]:,} refused."
     )
-    return 1 if counts["refused"] else 0
+    return 1 if counts[Granted.REFUSED] else 0
 
 
 def _named_users(args: argparse.Namespace) -> list[tuple[str, str | None]]:
@@ -142,16 +152,17 @@ def _refuse_any(problems: dict[str, str], users: int) -> None:
     for user_id, problem in list(problems.items())[:PROBLEMS_SHOWN]:
         print(f"{user_id}: {problem}", file=sys.stderr)
     raise CommandError(
-        f"{len(problems)} of {users} users cannot be given credit. Nothing was granted."
+        f"{len(problems):,} of {counted(users, 'user')} cannot be given credit. "
+        "Nothing was granted."
     )
 
 
 def _grant_all(
     database: Database, installation: Installation, user_ids: list[str], amount: int, reason: str
-) -> Counter[str]:
+) -> Counter[Granted]:
     from storage.importing.rows import batched
 
-    counts: Counter[str] = Counter()
+    counts: Counter[Granted] = Counter()
     for batch in batched(user_ids):
         for user_id, lender_id in _lenders(database, installation, batch):
             counts[_grant_one(database, user_id, lender_id, amount, reason)] += 1
@@ -173,15 +184,17 @@ def _lenders(
         ]
 
 
-def _grant_one(database: Database, user_id: str, lender_id: int, amount: int, reason: str) -> str:
+def _grant_one(
+    database: Database, user_id: str, lender_id: int, amount: int, reason: str
+) -> Granted:
     from storage.lending.credit import grant_credit
 
     key = f"grant:{reason}:{lender_id}"
     outcome = grant_credit(database.sessions, lender_id, amount, key=key, reason=reason)
     if outcome.refusal is None:
-        return "already" if outcome.replayed else "granted"
+        return Granted.ALREADY if outcome.replayed else Granted.NOW
     message = outcome.refusal.message
     if outcome.refusal.code == "idempotency_conflict":
         message = f"already had another amount for the reason {reason!r}; give a new --reason."
     print(f"{user_id}: {message}", file=sys.stderr)
-    return "refused"
+    return Granted.REFUSED

@@ -9,7 +9,15 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.common import Choices, CommandError, Subcommands, command, command_group, opened
+from bot.cli.common import (
+    Choices,
+    CommandError,
+    Subcommands,
+    command,
+    command_group,
+    counted,
+    opened,
+)
 
 if TYPE_CHECKING:
     from storage.importing.rows import ImportReport
@@ -64,7 +72,7 @@ def _import_projects(args: argparse.Namespace) -> int:
     with opened() as (settings, database), args.file.open("rb") as stream:
         rate = _usd_rate(fmt, args.usd_rate, settings.currency)
         report = import_projects(database.sessions, stream, settings.rules, fmt=fmt, usd_rate=rate)
-    return _print_report(report, "projects")
+    return _print_report(report, "project")
 
 
 def _usd_rate(fmt: ProjectFormat, given: Decimal | None, currency: str) -> Decimal | None:
@@ -83,16 +91,17 @@ def _import_repayments(args: argparse.Namespace) -> int:
 
     with opened() as (settings, database), args.file.open("rb") as stream:
         report = import_repayments(database.sessions, stream, settings.rules)
-    return _print_report(report, "repayments")
+    return _print_report(report, "repayment")
 
 
 def _print_report(report: ImportReport, noun: str) -> int:
     """The counts on stdout, every skipped row on stderr; exit 1 if any row was skipped."""
-    print(f"Loaded {report.loaded} {noun}; {report.unchanged} unchanged; {report.skipped} skipped.")
+    loaded = counted(report.loaded, noun)
+    print(f"Loaded {loaded}; {report.unchanged:,} unchanged; {report.skipped:,} skipped.")
     for note in report.notes:
         print(f"line {note.line}: {note.reason}")
     for problem in report.problems:
         print(f"line {problem.line}: {problem.reason}", file=sys.stderr)
     if len(report.problems) < report.skipped:
-        print(f"... and {report.skipped - len(report.problems)} more.", file=sys.stderr)
+        print(f"... and {report.skipped - len(report.problems):,} more.", file=sys.stderr)
     return 1 if report.skipped else 0

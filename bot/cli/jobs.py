@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from types import MappingProxyType
 
-from bot.cli.common import Choices, Subcommands, command, command_group
+from bot.cli.common import Choices, Subcommands, command, command_group, counted
 from bot.runtime.settings import load_settings
+
+# What the first count of each tick that returns a TickResult counts, in its two forms.
+TICKED = MappingProxyType(
+    {
+        "delinquency": ("loan flagged late", "loans flagged late"),
+        "idle-credit": ("lender reminded", "lenders reminded"),
+        "circle-summaries": ("circle summarised", "circles summarised"),
+        "reconcile": ("broken rule", "broken rules"),
+    }
+)
 
 
 def add(commands: Subcommands) -> None:
@@ -43,5 +54,25 @@ def _jobs_run(args: argparse.Namespace) -> int:
         )
     finally:
         database.dispose()
-    print(f"{run.name}: {run.result}")
+    print(f"{run.name}: {_told(run.name, run.result, settings.currency)}")
     return 0
+
+
+def _told(name: str, result: object, currency: str) -> str:
+    """What a tick did, in words."""
+    from storage.ledger.money import format_money
+    from storage.lending.autolend import AutolendResult
+    from storage.notifications.outbox import TickResult
+    from storage.projects.lifecycle import ExpiryResult
+
+    match result:
+        case ExpiryResult(expired_projects=projects, refunded_pledges=pledges):
+            return f"{counted(projects, 'project')} expired, {counted(pledges, 'pledge')} refunded"
+        case AutolendResult(lenders=lenders, pledges=pledges, amount=amount):
+            lent = format_money(amount, currency)
+            return (
+                f"{lent} re-lent in {counted(pledges, 'pledge')} for {counted(lenders, 'lender')}"
+            )
+        case TickResult(changed=changed, queued=queued):
+            return f"{counted(changed, *TICKED[name])}, {counted(queued, 'notification')} queued"
+    raise TypeError(f"{name} returned {result!r}, which jobs run cannot put in words")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.cli.common import Subcommands, command, command_group
+from bot.cli.common import Subcommands, command, command_group, counted
 from bot.runtime.settings import load_settings
 
 
@@ -36,7 +36,7 @@ def _sync(_args: argparse.Namespace) -> int:
     finally:
         database.dispose()
     print(
-        f"people sync: pages {result.pages}, people {result.users_seen}, "
-        f"lenders updated {result.lenders_updated}"
+        f"people sync: {counted(result.users_seen, 'person', 'people')} "
+        f"in {counted(result.pages, 'page')}; {counted(result.lenders_updated, 'lender')} updated"
     )
     return 0

@@ -6,7 +6,7 @@ import argparse
 import signal
 import threading
 
-from bot.cli.common import Subcommands, command
+from bot.cli.common import Subcommands, command, counted
 from bot.runtime.settings import load_settings
 
 
@@ -42,5 +42,9 @@ def _worker(_args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         stop.set()
         return 0
-    print(f"sent {stats.messages_sent} messages for {stats.rows_sent} notifications")
+    messages, rows = (
+        counted(stats.messages_sent, "message"),
+        counted(stats.rows_sent, "notification"),
+    )
+    print(f"sent {messages} for {rows}")
     return 0

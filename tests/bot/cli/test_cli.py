@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from sqlalchemy import func, select
 from bot.cli import main
 from bot.devtools.demo import DEMO_CSV
 from bot.devtools.emulator import Emulator, EmulatorConfig
+from bot.runtime.jobs import JOBS
+from storage.db.clock import utcnow
 from storage.db.database import Database, open_database
 from storage.ledger.accounts import lender_balance
 from storage.ledger.models import AccountKind
@@ -123,9 +126,9 @@ def test_import_projects_from_kiva(workdir: Path, capsys: pytest.CaptureFixture[
     assert code == 1 and "--usd-rate" in err
 
     code, out, _err = run(capsys, "import", "projects", str(KIVA_SAMPLE), "--usd-rate", "0.92")
-    assert (code, out) == (0, "Loaded 1000 projects; 0 unchanged; 0 skipped.\n")
+    assert (code, out) == (0, "Loaded 1,000 projects; 0 unchanged; 0 skipped.\n")
     code, out, _err = run(capsys, "import", "projects", str(KIVA_SAMPLE), "--usd-rate", "0.92")
-    assert (code, out) == (0, "Loaded 0 projects; 1000 unchanged; 0 skipped.\n")
+    assert (code, out) == (0, "Loaded 0 projects; 1,000 unchanged; 0 skipped.\n")
 
 
 def test_import_problems_go_to_stderr_with_exit_1(
@@ -139,7 +142,7 @@ def test_import_problems_go_to_stderr_with_exit_1(
 
     code, out, err = run(capsys, "import", "projects", "projects.csv", "--format", "csv")
     assert code == 1
-    assert out == "Loaded 1 projects; 0 unchanged; 1 skipped.\n"
+    assert out == "Loaded 1 project; 0 unchanged; 1 skipped.\n"
     assert err == "line 3: amount: Enter a positive amount, like 20 or 20.50\n"
 
     code, _out, err = run(
@@ -177,7 +180,7 @@ def test_import_repayments_twice_pays_once(
     (workdir / "repayments.csv").write_text(report)
 
     code, out, _err = run(capsys, "import", "repayments", "repayments.csv")
-    assert (code, out) == (0, "Loaded 1 repayments; 0 unchanged; 0 skipped.\n")
+    assert (code, out) == (0, "Loaded 1 repayment; 0 unchanged; 0 skipped.\n")
     code, out, _err = run(capsys, "import", "repayments", "repayments.csv")
     assert code == 0
     assert out == (
@@ -246,7 +249,7 @@ def test_export_payouts_batches(
         assert ana is not None
     assert withdraw(db.sessions, ana.id, 2_000, key="w").ok
     code, out, _err = run(capsys, "export", "payouts", "--output", "batch.csv")
-    assert code == 0 and "1 lenders, €20.00" in out
+    assert code == 0 and "1 lender, €20.00" in out
     batch_id = out.split("(export ")[1].split(",")[0]
     assert (workdir / "batch.csv").read_text().splitlines()[1] == f"U0ANA,{TEAM},,20.00,EUR"
 
@@ -277,7 +280,7 @@ def test_grant_is_a_no_op_the_second_time(
     code, _out, err = run(capsys, "grant", "U0ANA", "30")
     assert code == 1 and "give a new --reason" in err
     code, out, _err = run(capsys, "grant", "U0ANA", "30", "--reason", "june")
-    assert code == 0 and "to 1 lenders" in out
+    assert code == 0 and "to 1 lender;" in out
     with db.sessions() as session:
         ana = find_lender(session, SlackIdentity("U0ANA", TEAM))
         assert ana is not None
@@ -377,21 +380,57 @@ def test_grant_without_a_bot_token_grants_nothing(
     assert lender_count(db) == 0
 
 
-def test_demo_loads_once_and_the_outbox_and_jobs_report_on_it(
+def test_demo_loads_once_and_says_what_it_loaded(
     capsys: pytest.CaptureFixture[str], workdir: Path
 ) -> None:
     code, out, _ = run(capsys, "demo")
-    assert code == 0 and "1000" in out
+    assert code == 0
+    assert re.fullmatch(
+        r"demo: loaded [\d,]+ projects, 5 grants, \d+ pledges and \d+ repayments; "
+        r"the lending circle is channel C0DEMOLIMA\n",
+        out,
+    )
     code, out, _ = run(capsys, "demo")
-    assert code == 0 and "already loaded" in out
+    assert (code, out) == (0, "demo: already loaded, nothing changed\n")
     code, out, _ = run(capsys, "outbox")
     assert code == 0 and "pending:" in out
     code, out, _ = run(capsys, "jobs", "list")
     assert code == 0 and "expire" in out and "next" in out
-    code, out, _ = run(capsys, "jobs", "run", "expire")
-    assert code == 0 and out.startswith("expire:")
     code, _, err = run(capsys, "outbox", "retry")
     assert code == 2 and "say which notification" in err
+
+
+JOBS_TOLD = {
+    "expire": "0 projects expired, 0 pledges refunded",
+    "autolend": "€0.00 re-lent in 0 pledges for 0 lenders",
+    "delinquency": "0 loans flagged late, 0 notifications queued",
+    "idle-credit": "0 lenders reminded, 0 notifications queued",
+    "circle-summaries": "0 circles summarised, 0 notifications queued",
+    "reconcile": "0 broken rules, 0 notifications queued",
+}
+
+
+def test_every_job_is_told_in_words() -> None:
+    assert set(JOBS_TOLD) == set(JOBS)
+
+
+@pytest.mark.parametrize(("job", "told"), JOBS_TOLD.items())
+def test_a_job_run_says_what_it_did(
+    workdir: Path, capsys: pytest.CaptureFixture[str], job: str, told: str
+) -> None:
+    assert run(capsys, "jobs", "run", job) == (0, f"{job}: {told}\n", "")
+
+
+def test_a_job_run_counts_one_in_the_singular(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deadline = utcnow() - timedelta(days=1)
+    project = make_project(db, 10_000, deadline=deadline)
+    request = PledgeRequest(make_lender(db), project, 2_000)
+    before = deadline - timedelta(days=1)
+    assert pledge(db.sessions, request, LendingRules(), key="p", now=before).ok
+    code, out, _err = run(capsys, "jobs", "run", "expire")
+    assert (code, out) == (0, "expire: 1 project expired, 1 pledge refunded\n")
 
 
 def test_a_console_session_from_standard_input(
