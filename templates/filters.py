@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
 
-from templates.mrkdwn import Trusted, escape_mrkdwn, truncate
+from templates.mrkdwn import Trusted, escape_mrkdwn, inert_formatting, truncate
 
 Number = int | Fraction | Decimal | float
 
@@ -123,6 +123,12 @@ def truncate_text(text: str, limit: int) -> str:
     return truncate(str(text), limit)
 
 
+def unformatted(text: str) -> str:
+    """`*{{ circle.name|unformatted }}*`: the text's own `*`, `_`, `~` and backticks show as
+    lookalikes, so they cannot end (or start) the formatting around it. Still escaped after."""
+    return inert_formatting(str(text))
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "money": money,
     "progress_bar": progress_bar,
@@ -133,4 +139,5 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "link": link,
     "json": json,
     "truncate_text": truncate_text,
+    "unformatted": unformatted,
 }

@@ -28,6 +28,11 @@ _BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # A lone surrogate cannot be encoded as UTF-8, so the HTTP request to Slack would fail.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
+# Lookalikes for the characters that open and close mrkdwn formatting: Slack has no escape
+# for them, so a name's own `*` inside `*{{ name }}*` would end the bold early, and its own
+# backtick would end a code span.
+_FORMATTING_LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
+
 _ZWJ = "\u200d"
 _REGIONAL_INDICATORS = range(0x1F1E6, 0x1F200)
 _EMOJI_MODIFIERS = range(0x1F3FB, 0x1F400)
@@ -62,6 +67,14 @@ def escape_mrkdwn(text: str) -> str:
     Also drops control characters, bidi overrides and lone surrogates (`clean_text`).
     """
     return _MRKDWN_SPECIAL.sub(lambda m: _MRKDWN_ESCAPES[m.group()], clean_text(text))
+
+
+def inert_formatting(text: str) -> str:
+    """Untrusted text that can neither open nor close bold, italic, strike or code around it.
+
+    Each of `*`, `_`, `~` and the backtick becomes a lookalike of the same length.
+    """
+    return text.translate(_FORMATTING_LOOKALIKES)
 
 
 def unescape_mrkdwn(text: str) -> str:

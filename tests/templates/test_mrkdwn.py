@@ -11,6 +11,7 @@ from templates.mrkdwn import (
     Trusted,
     clean_text,
     escape_mrkdwn,
+    inert_formatting,
     slack_length,
     truncate,
     unescape_mrkdwn,
@@ -29,6 +30,13 @@ def test_escapes_the_three_control_characters_only() -> None:
     assert escape_mrkdwn("<!channel> & <@U123> *bold* 'q'") == (
         "&lt;!channel&gt; &amp; &lt;@U123&gt; *bold* 'q'"
     )
+
+
+def test_inert_formatting_swaps_formatting_characters_for_lookalikes_of_the_same_length() -> None:
+    text = "*Team* _Andes_ ~x~ `y` <&>"
+    inert = inert_formatting(text)
+    assert inert == "\u2217Team\u2217 \u02cdAndes\u02cd \u223cx\u223c \u02cby\u02cb <&>"
+    assert slack_length(inert) == slack_length(text)
 
 
 def test_unescape_is_exact_inverse_in_one_pass() -> None:
