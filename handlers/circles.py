@@ -16,7 +16,15 @@ from slack_sdk.errors import SlackApiError
 
 from handlers.acks import on_action, on_event
 from handlers.context import CommandRequest, Reply, Services, Subcommands, identity_of
-from handlers.replies import MENTION, button_value, ids_from, problem
+from handlers.replies import (
+    INTENT,
+    MENTION,
+    button_value,
+    ids_from,
+    new_intent,
+    problem,
+    respond_with,
+)
 from handlers.replies import usage as help_reply
 from storage.circles import membership, statistics
 from storage.circles.membership import JoinProof
@@ -99,15 +107,40 @@ def membership_reply(services: Services, outcome: Outcome[membership.Membership]
 
 
 def leave(request: CommandRequest) -> Reply:
+    """A member leaves at once; the lead is asked first, with what leaving would do."""
     outcome = membership.leave_circle(
-        request.services.db.sessions, request.identity, request.channel_id
+        request.services.db.sessions,
+        request.identity,
+        channel_id=request.channel_id,
+        now=request.services.clock(),
     )
+    return departure_reply(request.services, outcome)
+
+
+def departure_reply(services: Services, outcome: Outcome[membership.Departure]) -> Reply:
     if not outcome.ok:
         return refused(outcome.refusal)
     result = outcome.value()
-    if result.new_lead_user_id:
-        return done(request, "handed_over", result.circle.name, result.new_lead_user_id)
-    return done(request, "left" if result.changed else "not_member", result.circle.name)
+    if result.needs_confirmation:
+        return Reply(
+            services.message("circle_leave_confirm.json.j2", departure=result, intent=new_intent())
+        )
+    return Reply(
+        services.message(
+            "circle_done.json.j2",
+            outcome=_departed(result),
+            name=result.name,
+            user_id=result.successor_user_id,
+        )
+    )
+
+
+def _departed(result: membership.Departure) -> str:
+    if not result.changed:
+        return "not_member"
+    if not result.was_lead:
+        return "left"
+    return "handed_over" if result.successor_user_id else "closed"
 
 
 def invite(request: CommandRequest) -> Reply:
@@ -186,7 +219,23 @@ def leaderboard(request: CommandRequest) -> Reply:
     return Reply(request.services.message("circle_leaderboard.json.j2", board=board))
 
 
-# -- the Join button and the welcome ---------------------------------------------------
+# -- the buttons: Join, and the lead's Leave confirmation --------------------------------------
+
+
+def leave_from_button(services: Services, identity: SlackIdentity, body: dict[str, Any]) -> Reply:
+    """The lead's Confirm: its intent keys the leave, so a second click changes nothing."""
+    data = ids_from(button_value(body), "circle")
+    intent = str(data.get("i")) if data else ""
+    if data is None or not INTENT.match(intent):
+        return problem("That button is not valid any more; try `/lend circle leave` again.")
+    outcome = membership.leave_circle(
+        services.db.sessions,
+        identity,
+        circle_id=data["circle"],
+        confirmation=intent,
+        now=services.clock(),
+    )
+    return departure_reply(services, outcome)
 
 
 def join_from_button(
@@ -257,6 +306,16 @@ def register(app: App, services: Services, subcommands: Subcommands) -> None:
             response_type="ephemeral",
             replace_original=False,
         )
+
+    @on_action(app, "circle_leave_confirm")
+    def on_leave_confirmed(body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+        reply = leave_from_button(services, identity_of(context, body), body)
+        respond_with(respond, reply.message, replace_original=True)
+
+    @on_action(app, "circle_leave_cancel")
+    def on_leave_cancelled(respond: Respond) -> None:
+        stayed = services.message("circle_done.json.j2", outcome="stayed", name="", user_id=None)
+        respond_with(respond, stayed, replace_original=True)
 
     @on_event(app, "member_joined_channel")
     def on_member_joined(

@@ -2,10 +2,10 @@
 
 Every circle belongs to one workspace (or Enterprise Grid organisation) and is found only
 through the caller's own organisation, so nobody from another organisation can see or
-change it. Who leads: the creator, until they leave; a lead who leaves hands the circle to
-the member who joined earliest, so a circle with members always has a lead among them.
-When the last member leaves, the circle keeps its history and the next person to join
-leads it."""
+change it. Who leads: the creator, until they leave; a lead who leaves (after confirming)
+hands the circle to the member who joined earliest, who is told, so a circle with members
+always has a lead among them. When the last member leaves, the circle closes: it keeps its
+history, posts no weekly summary, and the next person to join leads it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.circles.models import Circle, CircleInvitation, CircleMember
 from storage.db.clock import utcnow
+from storage.db.engine import rowcount
 from storage.db.unit_of_work import Outcome, Refused, run
 from storage.installations.models import Workspace
 from storage.lending.lenders import SlackIdentity, ensure_lender, find_lender
@@ -47,12 +48,28 @@ class CircleInfo:
 
 @dataclass(frozen=True)
 class Membership:
-    """The circle after a join or leave; ``changed`` is False when it was already so."""
+    """The circle after a join; ``changed`` is False when it was already so."""
 
     circle: CircleInfo
     changed: bool
-    # Set when the lead left and the circle passed to another member.
-    new_lead_user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Departure:
+    """What leaving did, or, for a lead who has not confirmed yet, would do.
+
+    Flat, so that a confirmed leave replays from its idempotency record as it was.
+    """
+
+    circle_id: int
+    name: str
+    # The leaver is no longer a member (False: they were not one, or must confirm first).
+    changed: bool
+    was_lead: bool = False
+    # Nothing changed: a lead is asked first, since leaving hands their circle on.
+    needs_confirmation: bool = False
+    # Who leads after the lead leaves; None when nobody remains and the circle closes.
+    successor_user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -266,39 +283,105 @@ def join_circle(
 def leave_circle(
     factory: sessionmaker[Session],
     identity: SlackIdentity,
-    channel_id: str,
-) -> Outcome[Membership]:
-    """Leave this channel's circle; a leaving lead hands it to the earliest other member."""
+    *,
+    channel_id: str | None = None,
+    circle_id: int | None = None,
+    confirmation: str | None = None,
+    now: datetime | None = None,
+) -> Outcome[Departure]:
+    """Leave a circle (by its channel, or by id from a button).
 
-    def body(session: Session) -> Membership:
-        circle = find_circle(session, identity.org_key, channel_id=channel_id, circle_id=None)
+    A lead leaves only with a ``confirmation`` (the intent of their Confirm button, which keys
+    the operation, so a double click or a replay acts once); without one nothing changes and
+    the result says who would lead next. The new lead is told by DM through the outbox.
+    """
+    moment = now or utcnow()
+
+    def body(session: Session) -> Departure:
+        circle = find_circle(session, identity.org_key, channel_id=channel_id, circle_id=circle_id)
         lender = find_lender(session, identity)
-        if lender is None or not _is_member(session, circle.id, lender.id):
-            return Membership(circle_info(session, circle), changed=False)
-        session.execute(
-            delete(CircleMember).where(
-                CircleMember.circle_id == circle.id, CircleMember.lender_id == lender.id
+        member = None if lender is None else session.get(CircleMember, (circle.id, lender.id))
+        if member is None:
+            return Departure(circle.id, circle.name, changed=False)
+        leads = circle.lead_id == member.lender_id
+        if leads and confirmation is None:
+            successor = _successor(session, circle.id, other_than=member.lender_id)
+            return Departure(
+                circle.id,
+                circle.name,
+                changed=False,
+                was_lead=True,
+                needs_confirmation=True,
+                successor_user_id=_user_id(session, successor),
             )
+        if not _remove(session, member):
+            # A concurrent leave (another confirmation) removed them first.
+            return Departure(circle.id, circle.name, changed=False)
+        successor = _successor(session, circle.id, other_than=member.lender_id) if leads else None
+        if successor is not None:
+            _hand_over(session, circle, successor, member, identity.user_id, moment)
+        return Departure(
+            circle.id,
+            circle.name,
+            changed=True,
+            was_lead=leads,
+            successor_user_id=_user_id(session, successor),
         )
-        new_lead = _successor(session, circle.id) if circle.lead_id == lender.id else None
-        if new_lead is not None:
-            circle.lead_id = new_lead
-            session.flush()
-        info = circle_info(session, circle)
-        return Membership(
-            info, changed=True, new_lead_user_id=info.lead_user_id if new_lead else None
-        )
 
-    return _run(factory, "circle_leave", body, Membership)
+    key = None
+    if confirmation is not None:
+        key = f"circle_leave:{identity.org_key}:{identity.user_id}:{confirmation}"
+    params = {"channel": channel_id, "circle": circle_id}
+    return run(factory, "circle_leave", key, params, body, Departure)
 
 
-def _successor(session: Session, circle_id: int) -> int | None:
+def _successor(session: Session, circle_id: int, *, other_than: int) -> int | None:
     return session.execute(
         select(CircleMember.lender_id)
-        .where(CircleMember.circle_id == circle_id)
+        .where(CircleMember.circle_id == circle_id, CircleMember.lender_id != other_than)
         .order_by(CircleMember.joined_at, CircleMember.lender_id)
         .limit(1)
     ).scalar_one_or_none()
+
+
+def _user_id(session: Session, lender_id: int | None) -> str | None:
+    if lender_id is None:
+        return None
+    return session.execute(select(Lender.slack_user_id).where(Lender.id == lender_id)).scalar_one()
+
+
+def _remove(session: Session, member: CircleMember) -> bool:
+    """Whether this transaction removed the membership (not a concurrent one before it)."""
+    removed = session.execute(
+        delete(CircleMember).where(
+            CircleMember.circle_id == member.circle_id, CircleMember.lender_id == member.lender_id
+        )
+    )
+    return rowcount(removed) == 1
+
+
+def _hand_over(
+    session: Session,
+    circle: Circle,
+    successor: int,
+    former: CircleMember,
+    former_user_id: str,
+    now: datetime,
+) -> None:
+    """The earliest remaining member leads now, and hears so in their working hours."""
+    circle.lead_id = successor
+    session.flush()
+    outbox.enqueue(
+        session,
+        # One handover per membership that ended: the former lead's, named by when it began.
+        dedupe_key=f"new_lead:{circle.id}:{former.lender_id}:{former.joined_at.isoformat()}",
+        kind=Kind.NEW_LEAD,
+        payload={"former_lead": former_user_id, "channel": circle.channel_id},
+        now=now,
+        lender_id=successor,
+        workspace_id=circle.workspace_id,
+        circle_id=circle.id,
+    )
 
 
 def invite_to_circle(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.circles.models import Circle
+from storage.circles.models import Circle, CircleMember
 from storage.notifications import outbox
 from storage.notifications.kinds import Kind
 from storage.notifications.outbox import TickResult
@@ -20,7 +20,8 @@ def last_week_start(now: datetime) -> date:
 
 
 def circle_weekly_summaries(factory: sessionmaker[Session], *, now: datetime) -> TickResult:
-    """A summary of last week in each circle's channel, unless its lead turned them off."""
+    """A summary of last week in each circle's channel, unless its lead turned them off or the
+    circle closed (its last member left)."""
     week = last_week_start(now)
     label = f"{week.isocalendar().year}-W{week.isocalendar().week:02d}"
     targets = select(
@@ -30,7 +31,10 @@ def circle_weekly_summaries(factory: sessionmaker[Session], *, now: datetime) ->
         Circle.channel_id.label("channel_id"),
         outbox.no_id().label("project_id"),
         Circle.id.label("circle_id"),
-    ).where(Circle.weekly_summary.is_(True))
+    ).where(
+        Circle.weekly_summary.is_(True),
+        exists().where(CircleMember.circle_id == Circle.id),
+    )
     with factory() as session, session.begin():
         queued = outbox.enqueue_select(
             session,

@@ -39,10 +39,18 @@ class ProjectFacts:
     amount: int
     funded: int
     default_reason: str | None
+    # As the message is delivered, not as it was queued: a post must not offer a Lend button
+    # for a project that filled or closed in between.
+    status: ProjectStatus = ProjectStatus.FUNDRAISING
 
     @property
     def still_needed(self) -> int:
         return self.amount - self.funded
+
+    @property
+    def raising(self) -> bool:
+        """Whether the project still takes pledges."""
+        return self.status == ProjectStatus.FUNDRAISING and self.funded < self.amount
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,15 @@ class Invite:
 
 
 @dataclass(frozen=True)
+class NewLead:
+    """A circle the lender leads now that its lead left it to them."""
+
+    circle_name: str
+    channel_id: str
+    former_lead_user_id: str
+
+
+@dataclass(frozen=True)
 class LenderNews:
     """Everything waiting for one lender, folded into one message."""
 
@@ -84,6 +101,7 @@ class LenderNews:
     impacts: tuple[Stake, ...] = ()
     autolends: tuple[Stake, ...] = ()
     invites: tuple[Invite, ...] = ()
+    leads: tuple[NewLead, ...] = ()
     idle_reminder: bool = False
     # Company credit given to the lender (welcome, matching), in cents, one per grant.
     grants: tuple[int, ...] = ()
@@ -114,9 +132,11 @@ PROJECT_KINDS = {
     Kind.IMPACT: "impacts",
     Kind.AUTOLEND: "autolends",
 }
+# A lender's news about a circle, whose name is loaded for it.
+CIRCLE_NEWS = (Kind.INVITE, Kind.NEW_LEAD)
 # Every kind a loader here reads the facts of: lender news, channel posts, operator alerts.
 LOADED_KINDS = frozenset(
-    {*PROJECT_KINDS, Kind.REPAYMENT, Kind.INVITE, Kind.IDLE_CREDIT, Kind.GRANT}
+    {*PROJECT_KINDS, Kind.REPAYMENT, Kind.INVITE, Kind.NEW_LEAD, Kind.IDLE_CREDIT, Kind.GRANT}
     | {Kind.RECONCILIATION}
     | {kind for kind in Kind if kind.audience is Audience.CHANNEL}
 )
@@ -126,6 +146,7 @@ LOADED_KINDS = frozenset(
 class _Pieces:
     lists: dict[str, list[Stake]] = field(default_factory=lambda: defaultdict(list))
     invites: list[Invite] = field(default_factory=list)
+    leads: list[NewLead] = field(default_factory=list)
     idle: bool = False
     grants: list[int] = field(default_factory=list)
 
@@ -151,7 +172,7 @@ def lender_news(
     expired = {row.project_id for row in rows if row.kind == Kind.EXPIRED and row.project_id}
     similar = {p: _similar(session, projects[p], now) for p in expired if p in projects}
     impacts = _impacts(session, [row for row in rows if row.kind == Kind.IMPACT])
-    circles = _circles(session, {row.circle_id for row in rows if row.kind == Kind.INVITE})
+    circles = _circles(session, {row.circle_id for row in rows if row.kind in CIRCLE_NEWS})
 
     pieces: dict[int, _Pieces] = defaultdict(_Pieces)
     for (lender, project), amount in sorted(received.items()):
@@ -177,6 +198,10 @@ def lender_news(
         elif row.kind == Kind.INVITE and row.circle_id in circles:
             circle_id, name = circles[row.circle_id]
             piece.invites.append(Invite(circle_id, name, str(row.payload.get("inviter", ""))))
+        elif row.kind == Kind.NEW_LEAD and row.circle_id in circles:
+            _circle_id, name = circles[row.circle_id]
+            former, channel = str(row.payload["former_lead"]), str(row.payload["channel"])
+            piece.leads.append(NewLead(name, channel, former))
         elif row.kind == Kind.IDLE_CREDIT:
             piece.idle = True
         elif row.kind == Kind.GRANT:
@@ -192,6 +217,7 @@ def _news(available: int, pieces: _Pieces) -> LenderNews:
     return LenderNews(
         available=available,
         invites=tuple(pieces.invites),
+        leads=tuple(pieces.leads),
         idle_reminder=pieces.idle,
         grants=tuple(pieces.grants),
         **lists,
@@ -268,6 +294,7 @@ _PROJECT_COLUMNS = (
     Project.amount,
     Project.funded,
     Project.default_reason,
+    Project.status,
 )
 
 
@@ -275,7 +302,8 @@ def _projects(session: Session, ids: set[int]) -> dict[int, ProjectFacts]:
     facts: dict[int, ProjectFacts] = {}
     for chunk in _chunks(ids):
         rows = session.execute(select(*_PROJECT_COLUMNS).where(Project.id.in_(chunk))).all()
-        facts.update({row[0]: ProjectFacts(*row) for row in rows})
+        # By name: the typed columns stop at nine, so a positional row would not type-check.
+        facts.update({row.id: ProjectFacts(**row._mapping) for row in rows})
     return facts
 
 
@@ -294,7 +322,7 @@ def _similar(session: Session, project: ProjectFacts, now: datetime) -> list[Pro
         .order_by(same_country.desc(), Project.deadline, Project.id)
         .limit(SIMILAR_PROJECTS)
     ).all()
-    return [ProjectFacts(*row) for row in rows]
+    return [ProjectFacts(**row._mapping) for row in rows]
 
 
 def _impacts(session: Session, rows: Sequence[Claimed]) -> dict[int, str]:

@@ -30,6 +30,8 @@ class Kind(enum.StrEnum):
     IDLE_CREDIT = "idle_credit"
     GRANT = "grant"
     INVITE = "invite"
+    # To the member who leads a circle now that its lead left (a DM: not "circle_").
+    NEW_LEAD = "new_lead"
     CIRCLE_PLEDGE = "circle_pledge"
     CIRCLE_FUNDED = "circle_funded"
     CIRCLE_REPAID = "circle_repaid"

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bot.devtools.emulator import Message, blockkit
-from storage.circles.membership import CircleInfo, FeaturedProject, create_circle
+from bot.devtools.emulator import Message
+from storage.circles.membership import create_circle
 from storage.circles.models import Circle, CircleMember
-from storage.circles.statistics import CircleStats, Leaderboard, LeaderboardRow
 from storage.db.clock import utcnow
 from storage.lending.lenders import SlackIdentity
+from storage.lending.models import Lender
+from storage.lending.pledges import PledgeRequest, pledge
+from storage.projects.lifecycle import expire_due_projects
 from storage.projects.models import Project
-from templates.render import render_message
 from tests.factories import make_project
 from tests.harness import Harness, button_values, text_of
 
@@ -91,17 +94,81 @@ def test_a_forged_join_button_changes_nothing(
     assert harness.count(CircleMember) == 1
 
 
-def test_leave_hands_the_lead_over(harness: Harness, team: tuple[str, ...]) -> None:
+def lead_of(harness: Harness, channel: str) -> str:
+    with harness.db.sessions() as session:
+        return session.execute(
+            select(Lender.slack_user_id)
+            .join(Circle, Circle.lead_id == Lender.id)
+            .where(Circle.channel_id == channel)
+        ).scalar_one()
+
+
+def asked_to_leave(harness: Harness, lead: str, channel: str) -> Message:
+    """The lead's `/lend circle leave`: a confirmation (a copy: answering it edits it)."""
+    harness.command(lead, "circle leave", channel)
+    return copy.deepcopy(harness.reply(lead))
+
+
+def test_a_member_leaves_at_once(harness: Harness, team: tuple[str, ...]) -> None:
     lead, ana, channel = team
     create(harness, lead, channel)
     harness.command(ana, "circle join", channel)
-    harness.command(lead, "circle leave", channel)
-    assert f"<@{ana}> leads it now" in harness.reply_text(lead)
     harness.command(ana, "circle leave", channel)
-    assert "You left" in harness.reply_text(ana)
+    assert "You left *Team Andes*" in harness.reply_text(ana)
     harness.command(ana, "circle leave", channel)
     assert "not a member" in harness.reply_text(ana)
+    assert harness.count(CircleMember) == 1
+
+
+def test_a_leaving_lead_confirms_first_and_the_new_lead_is_told(
+    harness: Harness, team: tuple[str, ...]
+) -> None:
+    lead, ana, channel = team
+    create(harness, lead, channel)
+    harness.command(ana, "circle join", channel)
+
+    asked = asked_to_leave(harness, lead, channel)
+    assert f"If you leave, <@{ana}>, its earliest member, leads it" in text_of(asked)
+    harness.click(lead, "circle_leave_cancel", within=asked)
+    assert "Nothing changed: you still lead" in harness.reply_text(lead)
+    assert (harness.count(CircleMember), lead_of(harness, channel)) == (2, lead)
+
+    asked = asked_to_leave(harness, lead, channel)
+    click = harness.click(lead, "circle_leave_confirm", within=asked)
+    answer = f"You left *Team Andes*; <@{ana}> leads it now"
+    assert answer in harness.reply_text(lead)
+    harness.click(lead, "circle_leave_confirm", within=asked)  # a double click
+    harness.resend(click)  # and Slack's retry of the first
+    assert answer in harness.reply_text(lead)
+    assert (harness.count(CircleMember), lead_of(harness, channel)) == (1, ana)
+
+    harness.deliver()
+    [told] = harness.slack.dms(ana)
+    assert f"<@{lead}> left the lending circle *Team Andes*, and you lead it now" in text_of(told)
+    assert harness.slack.dms(lead) == []
+
+
+def test_the_last_member_is_told_the_circle_closes(harness: Harness, team: tuple[str, ...]) -> None:
+    lead, _ana, channel = team
+    create(harness, lead, channel)
+    asked = asked_to_leave(harness, lead, channel)
+    assert "You are its last member: if you leave, the circle closes" in text_of(asked)
+    assert harness.count(CircleMember) == 1
+    harness.click(lead, "circle_leave_confirm", within=asked)
+    assert "the circle is closed" in harness.reply_text(lead)
     assert harness.count(CircleMember) == 0
+
+
+@pytest.mark.parametrize("value", ['{"circle": 1}', '{"circle": 1, "i": "x"}', "<!channel>"])
+def test_a_forged_leave_confirmation_changes_nothing(
+    harness: Harness, team: tuple[str, ...], value: str
+) -> None:
+    lead, _ana, channel = team
+    create(harness, lead, channel)
+    asked = forged(asked_to_leave(harness, lead, channel), "circle_leave_confirm", value)
+    harness.click(lead, "circle_leave_confirm", within=asked)
+    assert "not valid any more" in harness.reply_text(lead)
+    assert harness.count(CircleMember) == 1
 
 
 def test_invite_sends_a_dm_with_a_join_button(harness: Harness, team: tuple[str, ...]) -> None:
@@ -180,6 +247,66 @@ def test_featuring_a_closed_project_is_refused(harness: Harness, team: tuple[str
     assert "no longer raising money" in harness.reply_text(lead)
 
 
+def test_a_fully_funded_project_cannot_be_featured(harness: Harness, team: tuple[str, ...]) -> None:
+    lead, _ana, channel = team
+    create(harness, lead, channel)
+    funded = make_project(harness.db, 5_000)
+    pledge_for_circle(harness, lead, None, funded, 5_000)
+    harness.command(lead, f"circle feature {project_reference(harness, funded)}", channel)
+    assert "no longer raising money" in harness.reply_text(lead)
+    assert len(channel_posts(harness, channel)) == 1
+
+
+def pledge_for_circle(
+    harness: Harness, user_id: str, channel: str | None, project_id: int, amount: int
+) -> None:
+    """A pledge the person makes (for the circle of ``channel``, if one is named)."""
+    with harness.db.sessions() as session:
+        lender = session.execute(
+            select(Lender.id).where(Lender.slack_user_id == user_id)
+        ).scalar_one()
+    circle = circle_id_in(harness, channel) if channel else None
+    request = PledgeRequest(lender, project_id, amount, circle_id=circle)
+    assert pledge(harness.db.sessions, request, harness.services.rules, key=None).ok
+
+
+def post_about(harness: Harness, channel: str, project_id: int, words: str) -> Message:
+    reference = project_reference(harness, project_id)
+    (post,) = [
+        post
+        for post in channel_posts(harness, channel)
+        if reference in text_of(post) and words in text_of(post)
+    ]
+    return post
+
+
+def test_a_pledge_post_offers_lend_only_while_the_project_still_raises_money(
+    harness: Harness, team: tuple[str, ...]
+) -> None:
+    """What the project is when the post goes out decides, not what it was when queued."""
+    lead, ana, channel = team
+    create(harness, lead, channel)
+    harness.command(ana, "circle join", channel)
+    raising = make_project(harness.db, 100_000)
+    filled = make_project(harness.db, 5_000)
+    closing = make_project(harness.db, 100_000, deadline=utcnow() + timedelta(hours=1))
+    for project, amount in ((raising, 2_000), (filled, 3_000), (closing, 2_000)):
+        pledge_for_circle(harness, ana, channel, project, amount)
+    pledge_for_circle(harness, lead, None, filled, 2_000)
+    expire_due_projects(harness.db.sessions, now=utcnow() + timedelta(hours=2))
+
+    harness.deliver()
+
+    still_open = post_about(harness, channel, raising, "lent *€20.00* for the circle")
+    assert len(button_values(still_open, "lend")) == 1
+    assert "€980.00 still needed" in text_of(still_open)
+    for project, state in ((filled, "*Fully funded*"), (closing, "*Closed*")):
+        post = post_about(harness, channel, project, "for the circle")
+        assert button_values(post, "lend") == []
+        assert f"{state}: it takes no more pledges" in text_of(post)
+        assert "still needed" not in text_of(post)
+
+
 def test_only_the_lead_switches_the_summary(harness: Harness, team: tuple[str, ...]) -> None:
     lead, ana, channel = team
     create(harness, lead, channel)
@@ -204,6 +331,46 @@ def test_stats_and_leaderboard(harness: Harness, team: tuple[str, ...]) -> None:
     assert "1 member" in stats and "€0.00" in stats and "0%" in stats
     harness.command(lead, "circles")
     assert "No circle has lent yet" in harness.reply_text(lead)
+
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+NAMED_COMMAND = re.compile(r"`/lend ([^`]+)`")
+
+
+def commands_named_in_circle_templates() -> set[str]:
+    notifications = TEMPLATES / "notifications"
+    paths = [
+        *TEMPLATES.glob("circle_*.j2"),
+        *notifications.glob("circle_*.j2"),
+        notifications / "_circle.j2",
+        # The layout of lender DMs, where the new lead is told what a lead can do.
+        notifications / "_lender.j2",
+    ]
+    return {command for path in paths for command in NAMED_COMMAND.findall(path.read_text())}
+
+
+def typed(command: str, reference: str, someone: str) -> str:
+    """A named command as a person would type it, its placeholders filled in."""
+    words = {"NAME": "Second", "REF": reference, "AMOUNT": "500", "@someone": f"<@{someone}>"}
+    command = command.replace("[", "").replace("]", "").replace("on|off", "on")
+    return " ".join(words.get(word, word) for word in command.split())
+
+
+def test_every_command_a_circle_template_names_is_one_lend_accepts(
+    harness: Harness, team: tuple[str, ...]
+) -> None:
+    lead, _ana, channel = team
+    create(harness, lead, channel)
+    bob = harness.user("bob")
+    reference = project_reference(harness, make_project(harness.db))
+    commands = commands_named_in_circle_templates()
+    assert {"circle summary off", "circle leave", "circle feature REF"} <= commands
+    for command in sorted(commands):
+        harness.command(lead, typed(command, reference, bob.id), channel)
+        answer = harness.reply(lead).text
+        # What /lend and /lend circle answer to words they do not know: their usage.
+        assert not answer.startswith("Lending circles:"), command
+        assert "Lend from Slack:" not in answer, command
 
 
 def test_usage_for_unknown_circle_words(harness: Harness, team: tuple[str, ...]) -> None:
@@ -248,51 +415,6 @@ def test_another_organisation_cannot_see_or_change_a_circle(harness: Harness) ->
     assert "Theirs" not in harness.reply_text(lead.id)
     assert harness.count(CircleMember, CircleMember.circle_id == circle_id) == 1
     assert harness.count(Circle, Circle.weekly_summary.is_(True)) == 2
-
-
-HOSTILE = [
-    "x" * 5_000,
-    "<!channel> <@U0ANA> <https://evil.example|click>",
-    "*bold* _it_ ~st~ `code` &amp; & < >",
-    "Équipe 🌍👩🏽‍🌾 " * 300,
-    "فريق الإقراض \u202e\u2066 טבעת",
-]
-
-
-def mrkdwn_texts(node: object) -> list[str]:
-    if isinstance(node, list):
-        return [text for child in node for text in mrkdwn_texts(child)]
-    if not isinstance(node, dict):
-        return []
-    if node.get("type") == "mrkdwn":
-        return [str(node.get("text", ""))]
-    return [text for child in node.values() for text in mrkdwn_texts(child)]
-
-
-@pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_circle_names_render_within_limits(name: str) -> None:
-    circle = CircleInfo(1, name, "C0CIRCLE", "U0LEAD", 50_000, True)
-    stats = CircleStats(circle, 3, 12_000, 2, (name, "Peru"))
-    row = LeaderboardRow(1, 1, name, "C0CIRCLE", 12_000, 3)
-    board = Leaderboard(name, (row,) * 10, (row,) * 10)
-    project = FeaturedProject(circle, 7, "K1", name, name, name, name, 100_000, 5_000, utcnow())
-    rendered = [
-        render_message(
-            "circle_card.json.j2", circle=circle, kind=kind, inviter="U0ANA", currency="EUR"
-        )
-        for kind in ("created", "welcome", "invite")
-    ] + [
-        render_message("circle_stats.json.j2", stats=stats, currency="EUR"),
-        render_message("circle_leaderboard.json.j2", board=board, currency="EUR"),
-        render_message("circle_feature.json.j2", project=project, currency="EUR"),
-        render_message("circle_done.json.j2", outcome="joined", name=name, user_id=None),
-    ]
-    for message in rendered:
-        # plain_text is never parsed for mentions, so only mrkdwn and the fallback must escape.
-        for text in [message.text, *mrkdwn_texts(message.blocks)]:
-            assert "<!channel>" not in text and "<https://evil" not in text
-        assert not blockkit.validate_message_blocks(message.blocks)
-        assert not blockkit.message_text_too_long(message.text)
 
 
 def test_a_name_too_long_is_refused(harness: Harness, team: tuple[str, ...]) -> None:

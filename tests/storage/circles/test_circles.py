@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from storage.circles.membership import (
+    circle_in_channel,
     create_circle,
     feature_project,
     invite_to_circle,
@@ -17,12 +18,14 @@ from storage.circles.membership import (
 )
 from storage.circles.models import Circle, CircleMember
 from storage.circles.statistics import circle_stats, leaderboard
+from storage.circles.summaries import circle_weekly_summaries
 from storage.db.clock import utcnow
 from storage.db.database import Database
 from storage.finance.statistics import programme_stats
 from storage.lending.lenders import SlackIdentity, ensure_lender
 from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
+from storage.notifications.kinds import Kind
 from storage.notifications.models import Notification
 from storage.projects.impact_updates import post_impact_update
 from storage.projects.lifecycle import expire_due_projects
@@ -135,26 +138,81 @@ def test_only_open_projects_can_be_featured(db: Database) -> None:
     assert missing.refusal is not None and missing.refusal.code == "unknown_project"
 
 
-def test_a_leaving_lead_hands_over_to_the_earliest_member(db: Database) -> None:
+def new_lead_rows(db: Database) -> list[tuple[int | None, dict[str, object]]]:
+    with db.sessions() as session:
+        rows = session.execute(
+            select(Notification.lender_id, Notification.payload).where(
+                Notification.kind == Kind.NEW_LEAD
+            )
+        ).all()
+    return [(lender, payload) for lender, payload in rows]
+
+
+def test_a_leaving_lead_is_asked_first_and_nothing_changes(db: Database) -> None:
     make_circle(db)
     start = utcnow()
     join_circle(db.sessions, ANA, channel_id=CHANNEL, now=start + timedelta(minutes=1))
     join_circle(db.sessions, BOB, channel_id=CHANNEL, now=start + timedelta(minutes=2))
-    left = leave_circle(db.sessions, LEAD, CHANNEL).value()
-    assert (left.changed, left.new_lead_user_id, left.circle.lead_user_id) == (
+    asked = leave_circle(db.sessions, LEAD, channel_id=CHANNEL).value()
+    assert (asked.needs_confirmation, asked.changed, asked.successor_user_id) == (
         True,
-        "U0ANA",
+        False,
         "U0ANA",
     )
-    assert not leave_circle(db.sessions, LEAD, CHANNEL).value().changed
-    assert leave_circle(db.sessions, BOB, CHANNEL).value().new_lead_user_id is None
+    assert counts(db) == (1, 3)
+    assert new_lead_rows(db) == []
 
 
-def test_an_emptied_circle_is_led_by_the_next_to_join(db: Database) -> None:
-    make_circle(db)
-    leave_circle(db.sessions, LEAD, CHANNEL)
-    assert counts(db) == (1, 0)
+def test_a_confirmed_leave_hands_over_to_the_earliest_member_who_is_told_once(
+    db: Database,
+) -> None:
+    circle_id = make_circle(db)
+    start = utcnow()
+    join_circle(db.sessions, ANA, channel_id=CHANNEL, now=start + timedelta(minutes=1))
+    join_circle(db.sessions, BOB, channel_id=CHANNEL, now=start + timedelta(minutes=2))
+    left = leave_circle(db.sessions, LEAD, circle_id=circle_id, confirmation="a" * 32)
+    assert (left.value().changed, left.value().successor_user_id) == (True, "U0ANA")
+    replayed = leave_circle(db.sessions, LEAD, circle_id=circle_id, confirmation="a" * 32)
+    assert replayed.replayed and replayed.value() == left.value()
+    again = leave_circle(db.sessions, LEAD, circle_id=circle_id, confirmation="b" * 32)
+    assert not again.value().changed
+    info = circle_in_channel(db.sessions, LEAD.org_key, CHANNEL)
+    assert info is not None and info.lead_user_id == "U0ANA"
+    assert new_lead_rows(db) == [
+        (lender_id(db, ANA), {"former_lead": "U0LEAD", "channel": CHANNEL})
+    ]
+    # A member who does not lead leaves at once, and nobody is told.
+    bob_left = leave_circle(db.sessions, BOB, channel_id=CHANNEL).value()
+    assert (bob_left.changed, bob_left.was_lead, bob_left.successor_user_id) == (True, False, None)
+    assert counts(db) == (1, 1) and len(new_lead_rows(db)) == 1
+
+
+def test_the_last_member_leaving_closes_the_circle_until_someone_joins(db: Database) -> None:
+    circle_id = make_circle(db)
+    asked = leave_circle(db.sessions, LEAD, channel_id=CHANNEL).value()
+    assert (asked.needs_confirmation, asked.successor_user_id) == (True, None)
+    closed = leave_circle(db.sessions, LEAD, circle_id=circle_id, confirmation="c" * 32).value()
+    assert (closed.changed, closed.was_lead, closed.successor_user_id) == (True, True, None)
+    assert counts(db) == (1, 0) and new_lead_rows(db) == []
     assert join_circle(db.sessions, BOB, channel_id=CHANNEL).value().circle.lead_user_id == "U0BOB"
+
+
+def test_weekly_summaries_go_to_open_circles_that_want_them_once_a_week(db: Database) -> None:
+    make_circle(db)
+    create_circle(db.sessions, ANA, "C0QUIET", "Quiet")
+    set_weekly_summary(db.sessions, ANA, "C0QUIET", False)
+    create_circle(db.sessions, BOB, "C0EMPTY", "Empty")
+    emptied = circle_in_channel(db.sessions, BOB.org_key, "C0EMPTY")
+    assert emptied is not None
+    leave_circle(db.sessions, BOB, circle_id=emptied.circle_id, confirmation="d" * 32)
+    monday = datetime(2026, 1, 12, 8, 0)
+    circle_weekly_summaries(db.sessions, now=monday)
+    circle_weekly_summaries(db.sessions, now=monday + timedelta(days=2))
+    with db.sessions() as session:
+        channels = session.execute(
+            select(Notification.channel_id).where(Notification.kind == Kind.CIRCLE_SUMMARY)
+        ).scalars()
+        assert list(channels) == [CHANNEL]
 
 
 def test_invitations_come_from_members(db: Database) -> None:
