@@ -18,6 +18,7 @@ from storage.lending.lenders import LenderRef, known_lender_id
 from storage.lending.models import Pledge
 from storage.projects.models import Project, ProjectStatus
 from storage.projects.schedule import Instalment, next_expected
+from storage.repayments.sharing import PledgeState, apportion
 
 ACTIVE_STATUSES = (ProjectStatus.FUNDRAISING, ProjectStatus.FUNDED, ProjectStatus.REPAYING)
 
@@ -56,6 +57,8 @@ class Loan:
     project_funded: int
     project_repaid: int
     next_due: Instalment | None
+    # This lender's part of what is owed of ``next_due``, by the rule that will share it.
+    next_share: int | None
     last_pledged_at: datetime
 
     @property
@@ -115,7 +118,8 @@ def _lent_by(lender_id: int) -> Subquery:
 
 
 def lender_portfolio(session: Session, lender: LenderRef, *, limit: int = 20) -> Portfolio:
-    """Balances, impact totals and the newest `limit` loans: three statements."""
+    """Balances, impact totals and the newest `limit` loans, with the lender's share of each
+    one's next instalment: four statements."""
     lender_id = known_lender_id(session, lender)
     if lender_id is None:
         return Portfolio(Balances(), Impact(), ())
@@ -140,14 +144,58 @@ def lender_portfolio(session: Session, lender: LenderRef, *, limit: int = 20) ->
         .order_by(lent.c.last_at.desc(), lent.c.last_id.desc())
         .limit(limit)
     ).all()
+    due = {project.id: next_expected(project) for project, *_ in rows}
+    shares = next_shares(session, lender_id, {p: i.owed for p, i in due.items() if i})
     return Portfolio(
         balances=balances(session, lender_id),
         impact=Impact(*(int(value) for value in totals)),
-        loans=tuple(_loan(project, int(mine), int(back), at) for project, mine, back, at in rows),
+        loans=tuple(
+            _loan(project, int(mine), int(back), at, due[project.id], shares.get(project.id))
+            for project, mine, back, at in rows
+        ),
     )
 
 
-def _loan(project: Project, lent: int, repaid: int, last_at: datetime) -> Loan:
+def next_shares(session: Session, lender_id: int, owed: dict[int, int]) -> dict[int, int]:
+    """Per project, the lender's share of the ``owed`` instalment if it came now: the sharing
+    rule a repayment round applies, on the project's pledges as they stand (one statement)."""
+    if not owed:
+        return {}
+    rows = session.execute(
+        select(Pledge.project_id, Pledge.id, Pledge.lender_id, Pledge.amount, Pledge.repaid)
+        .where(Pledge.project_id.in_(owed), Pledge.refunded.is_(False))
+        .order_by(Pledge.project_id, Pledge.id)
+    ).all()
+    pledges: dict[int, list[tuple[PledgeState, bool]]] = {}
+    for project_id, pledge_id, owner, amount, repaid in rows:
+        state = PledgeState(pledge_id, amount, repaid)
+        pledges.setdefault(project_id, []).append((state, owner == lender_id))
+    return {
+        project_id: _own_share(owed[project_id], states)
+        for project_id, states in pledges.items()
+        if any(mine for _state, mine in states)
+    }
+
+
+def _own_share(instalment: int, pledges: list[tuple[PledgeState, bool]]) -> int:
+    states = [state for state, _mine in pledges]
+    shares = apportion(
+        instalment,
+        states,
+        loan_total=sum(state.amount for state in states),
+        repaid_before=sum(state.repaid for state in states),
+    )
+    return sum(share for share, (_state, mine) in zip(shares, pledges, strict=True) if mine)
+
+
+def _loan(
+    project: Project,
+    lent: int,
+    repaid: int,
+    last_at: datetime,
+    next_due: Instalment | None,
+    next_share: int | None,
+) -> Loan:
     return Loan(
         project_id=project.id,
         reference=project.reference,
@@ -160,7 +208,8 @@ def _loan(project: Project, lent: int, repaid: int, last_at: datetime) -> Loan:
         project_amount=project.amount,
         project_funded=project.funded,
         project_repaid=project.repaid,
-        next_due=next_expected(project),
+        next_due=next_due,
+        next_share=next_share,
         last_pledged_at=last_at,
     )
 

@@ -11,9 +11,21 @@ from storage.projects.models import LENT_STATUSES, Project, RepaymentInterval
 
 @dataclass(frozen=True)
 class Instalment:
+    """One expected instalment; ``paid`` is how much of it the project's repayments so far
+    cover (they pay the schedule in order, so an early or partial repayment shows here)."""
+
     due: date
     amount: int
     cumulative: int
+    paid: int = 0
+
+    @property
+    def owed(self) -> int:
+        return self.amount - self.paid
+
+    @property
+    def is_paid(self) -> bool:
+        return self.paid == self.amount
 
 
 def add_months(day: date, months: int) -> date:
@@ -33,20 +45,27 @@ def expected_schedule(project: Project) -> list[Instalment]:
     start = project.funded_at.date()
     total, term = project.amount, project.term_months
     if project.repayment_interval == RepaymentInterval.BULLET:
-        return [Instalment(add_months(start, term), total, total)]
+        return [_instalment(add_months(start, term), total, total, project.repaid)]
     base, extra = divmod(total, term)
     schedule, cumulative = [], 0
     for month in range(1, term + 1):
         amount = base + (1 if month <= extra else 0)
         cumulative += amount
-        schedule.append(Instalment(add_months(start, month), amount, cumulative))
+        schedule.append(_instalment(add_months(start, month), amount, cumulative, project.repaid))
     return schedule
 
 
+def _instalment(due: date, amount: int, cumulative: int, repaid: int) -> Instalment:
+    paid = min(max(repaid - (cumulative - amount), 0), amount)
+    return Instalment(due, amount, cumulative, paid)
+
+
 def next_expected(project: Project) -> Instalment | None:
+    """The first instalment not yet paid in full; what is still ``owed`` of it is what the
+    partner is expected to repay next."""
     if project.status not in LENT_STATUSES:
         return None
-    return next((i for i in expected_schedule(project) if i.cumulative > project.repaid), None)
+    return next((i for i in expected_schedule(project) if not i.is_paid), None)
 
 
 def expected_by(project: Project, day: date) -> int:

@@ -320,7 +320,8 @@ def test_portfolio_lists_loans_and_impact(harness: Harness) -> None:
     text = harness.reply_text(alice.id)
     assert "€20.00 in 1 loan" in text and "funded" in text
     assert "1, 1 women" in text
-    assert "next €" in text  # the next expected repayment of the funded loan
+    # Their own share of the first of twelve instalments of the 20 EUR loan they funded alone.
+    assert "next €1.67 expected by" in text
 
 
 def test_credit_withdraw_button_and_command(harness: Harness) -> None:
