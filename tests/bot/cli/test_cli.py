@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.cli import main
 from bot.devtools.demo import DEMO_CSV
@@ -28,6 +28,9 @@ from storage.lending.lenders import SlackIdentity, find_lender
 from storage.lending.models import Lender
 from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
+from storage.notifications.kinds import Kind
+from storage.notifications.models import Notification, NotificationStatus
+from storage.notifications.outbox import enqueue
 from storage.projects.models import Project
 from tests.factories import make_lender, make_project
 
@@ -396,8 +399,6 @@ def test_demo_loads_once_and_says_what_it_loaded(
     assert code == 0 and "pending:" in out
     code, out, _ = run(capsys, "jobs", "list")
     assert code == 0 and "expire" in out and "next" in out
-    code, _, err = run(capsys, "outbox", "retry")
-    assert code == 2 and "say which notification" in err
 
 
 JOBS_TOLD = {
@@ -440,3 +441,77 @@ def test_a_console_session_from_standard_input(
     code, out, _ = run(capsys, "console")
     assert code == 0
     assert "/lend circles`: the company leaderboard" in out
+
+
+def queue(db: Database, count: int) -> list[int]:
+    """``count`` notifications for one lender, oldest first, none tried yet."""
+    lender = make_lender(db)
+    with db.sessions() as session, session.begin():
+        for number in range(count):
+            enqueue(
+                session,
+                dedupe_key=f"test:{number}",
+                kind=Kind.IMPACT,
+                payload={},
+                now=utcnow() + timedelta(minutes=number),
+                lender_id=lender,
+            )
+        return list(session.scalars(select(Notification.id).order_by(Notification.id)))
+
+
+def test_outbox_dead_lists_the_dead_with_what_last_went_wrong(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second, _third = queue(db, 3)
+    with db.sessions() as session, session.begin():
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_([first, second]))
+            .values(status=NotificationStatus.DEAD, attempts=6, last_error="channel_not_found")
+        )
+    code, out, _err = run(capsys, "outbox", "dead")
+    header, columns, *listed = out.splitlines()
+    assert (code, header) == (0, "dead: 2, pending: 1")
+    assert columns.split() == ["id", "kind", "tried", "due", "to"]
+    assert [line.split()[:4] for line in listed] == [
+        [str(first), "impact", "6", "times"],
+        [str(second), "impact", "6", "times"],
+    ]
+    assert all(line.endswith("channel_not_found") for line in listed)
+
+    assert run(capsys, "outbox", "retry", str(first)) == (
+        0,
+        f"Notification {first} is due again.\n",
+        "",
+    )
+    code, out, _err = run(capsys, "outbox", "dead")
+    assert (code, out.splitlines()[0]) == (0, "dead: 1, pending: 2")
+
+
+def test_outbox_says_when_a_view_is_empty_and_when_it_shows_only_the_oldest(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "outbox", "dead") == (0, "The outbox is empty.\n", "")
+    queue(db, 3)
+    assert run(capsys, "outbox", "dead") == (0, "pending: 3\nNo dead notifications.\n", "")
+    code, out, _err = run(capsys, "outbox", "--limit", "2")
+    assert code == 0 and len(out.splitlines()) == 5
+    assert out.endswith("(the oldest 2; --limit N lists more)\n")
+
+
+@pytest.mark.parametrize("argv", [["outbox", "retry"], ["outbox", "dead", "3"]])
+def test_an_id_goes_with_retry_and_only_with_retry(
+    workdir: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, _out, err = run(capsys, *argv)
+    assert code == 2 and "outbox retry ID" in err
+
+
+def test_a_notification_already_sent_is_not_retried(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (sent,) = queue(db, 1)
+    with db.sessions() as session, session.begin():
+        session.execute(update(Notification).values(status=NotificationStatus.SENT))
+    code, _out, err = run(capsys, "outbox", "retry", str(sent))
+    assert code == 1 and f"notification {sent} cannot be retried: it was sent" in err
