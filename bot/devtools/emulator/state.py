@@ -210,14 +210,18 @@ class WorkspaceState:
         self, name: str, members: list[str] | None = None, *, is_private: bool = False
     ) -> Channel:
         prefix = "G" if is_private else "C"
-        channel = Channel(
-            id=self.new_id(prefix),
-            name=name,
-            members=list(members or []),
-            is_private=is_private,
-            created=int(self.config.clock()),
-        )
         with self.lock:
+            channel_id = self.new_id(prefix)
+            # A seeded channel (one an earlier console session made) may hold a counter's id.
+            while channel_id in self.channels:
+                channel_id = self.new_id(prefix)
+            channel = Channel(
+                id=channel_id,
+                name=name,
+                members=list(members or []),
+                is_private=is_private,
+                created=int(self.config.clock()),
+            )
             self.channels[channel.id] = channel
         return channel
 

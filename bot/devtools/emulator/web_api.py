@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,10 @@ Handler = Callable[[WorkspaceState, JsonDict], JsonDict]
 
 MODAL_STACK_MAX = 3
 MEMBERS_PAGE_DEFAULT = 100
+# https://docs.slack.dev/reference/methods/conversations.create: "Channel names may only
+# contain lowercase letters, numbers, hyphens, and underscores, and must be 80 characters or less."
+CHANNEL_NAME = re.compile(r"[a-z0-9_-]+")
+CHANNEL_NAME_MAX = 80
 
 
 # -- argument readers ------------------------------------------------------------------
@@ -274,6 +279,49 @@ def _channel_object(state: WorkspaceState, channel: Channel) -> JsonDict:
     }
 
 
+def conversations_create(state: WorkspaceState, args: JsonDict) -> JsonDict:
+    """https://docs.slack.dev/reference/methods/conversations.create: the caller (the app,
+    the only token here) creates the channel and is its first member."""
+    name = str(args.get("name") or "")
+    if not name:
+        raise SlackError("invalid_name_required")
+    if len(name) > CHANNEL_NAME_MAX:
+        raise SlackError("invalid_name_maxlength")
+    if not CHANNEL_NAME.fullmatch(name):
+        raise SlackError("invalid_name_specials")
+    if not name.strip("-_"):
+        raise SlackError("invalid_name_punctuation")
+    bot = state.config.bot_user_id
+    with state.lock:
+        if any(c.name == name for c in state.channels.values() if not c.is_im):
+            raise SlackError("name_taken")
+        channel = state.add_channel(name, [bot], is_private=_flag(args, "is_private"))
+    return {"ok": True, "channel": {**_channel_object(state, channel), "creator": bot}}
+
+
+def conversations_invite(state: WorkspaceState, args: JsonDict) -> JsonDict:
+    """https://docs.slack.dev/reference/methods/conversations.invite: the caller must be a
+    member; if any user cannot be invited, nobody is."""
+    channel = state.resolve_channel(str(args.get("channel") or ""))
+    if channel.is_im:
+        raise SlackError("method_not_supported_for_channel_type")
+    bot = state.config.bot_user_id
+    if bot not in channel.members:
+        raise SlackError("not_in_channel")
+    users = [u for u in str(args.get("users") or "").split(",") if u]
+    if not users:
+        raise SlackError("no_user")
+    for user_id in users:
+        state.user(user_id)
+        if user_id == bot:
+            raise SlackError("cant_invite_self")
+        if user_id in channel.members:
+            raise SlackError("already_in_channel")
+    with state.lock:
+        channel.members.extend(users)
+    return {"ok": True, "channel": _channel_object(state, channel)}
+
+
 def conversations_members(state: WorkspaceState, args: JsonDict) -> JsonDict:
     channel = state.resolve_channel(str(args.get("channel") or ""))
     members = list(channel.members)
@@ -351,7 +399,9 @@ METHODS: dict[str, Handler] = {
     "chat.postEphemeral": chat_post_ephemeral,
     "chat.postMessage": chat_post_message,
     "chat.update": chat_update,
+    "conversations.create": conversations_create,
     "conversations.info": conversations_info,
+    "conversations.invite": conversations_invite,
     "conversations.members": conversations_members,
     "conversations.open": conversations_open,
     "users.info": users_info,

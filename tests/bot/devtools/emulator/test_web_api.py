@@ -390,3 +390,40 @@ def test_response_url_posts_ephemeral_in_channel_and_deletes(
     _respond(url, {"delete_original": True})
     assert [m.text for m in slack.messages(general.id)] == ["everyone"]
     assert [c.method for c in slack.calls()][-3:] == ["response_url"] * 3
+
+
+def test_conversations_create_names_as_slack_allows(client: WebClient, general: Channel) -> None:
+    created = client.conversations_create(name="night-owls_2")
+    channel = created["channel"]
+    assert channel["name"] == "night-owls_2" and channel["is_member"] is True
+    assert channel["creator"] == "U0BOT" and channel["id"].startswith("C")
+    refused = {
+        "": "invalid_name_required",
+        "x" * 81: "invalid_name_maxlength",
+        "Night.Owls": "invalid_name_specials",
+        "--": "invalid_name_punctuation",
+        "general": "name_taken",
+    }
+    for name, error in refused.items():
+        with pytest.raises(SlackApiError) as failure:
+            client.conversations_create(name=name)
+        assert failure.value.response["error"] == error, name
+
+
+def test_conversations_invite_adds_everyone_or_nobody(
+    client: WebClient, slack: Emulator, alice: User, bob: User
+) -> None:
+    channel = client.conversations_create(name="lenders")["channel"]["id"]
+    with pytest.raises(SlackApiError) as failure:
+        client.conversations_invite(channel=channel, users=f"{alice.id},U0NOBODY")
+    assert failure.value.response["error"] == "user_not_found"
+    assert slack.state.channels[channel].members == ["U0BOT"]
+    client.conversations_invite(channel=channel, users=f"{alice.id},{bob.id}")
+    assert slack.state.channels[channel].members == ["U0BOT", alice.id, bob.id]
+    with pytest.raises(SlackApiError) as failure:
+        client.conversations_invite(channel=channel, users=bob.id)
+    assert failure.value.response["error"] == "already_in_channel"
+    outside = slack.add_channel("elsewhere", [alice.id])
+    with pytest.raises(SlackApiError) as failure:
+        client.conversations_invite(channel=outside.id, users=bob.id)
+    assert failure.value.response["error"] == "not_in_channel"
