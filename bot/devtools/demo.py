@@ -1,5 +1,9 @@
 """A realistic demo programme on an empty database, for the console and for people trying microlend.
 
+The catalogue is alive: a third of the Kiva sample is open on the first day, posted over the
+past month so that deadlines fall on every day of the next one, and the rest arrives
+``ARRIVALS_PER_DAY`` loans at a time (``replenish``), as partners post new loans.
+
 It goes through the same operations as the app: the Kiva importer, welcome credit grants,
 pledges (some fill a project, which funds it), one lending circle and partners' repayments.
 Every step is idempotent by key, so loading the demo twice changes nothing: grants and pledges
@@ -10,9 +14,12 @@ except what the first run stores, so a second run on another day replays the fir
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import select
@@ -24,6 +31,7 @@ from storage.lending.credit import grant_credit
 from storage.lending.lenders import SlackIdentity, ensure_lender
 from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
+from storage.projects.importers import kiva
 from storage.projects.importers.loader import ProjectFormat, import_projects
 from storage.projects.models import Project
 from storage.repayments.recording import RepaymentInput, record_repayment
@@ -33,9 +41,11 @@ USD_RATE = Decimal("0.92")
 TEAM_ID = "T0DEMO"
 WELCOME_CREDIT = 10_000
 PILOT_COUNTRIES = ("Peru", "Senegal", "Lebanon", "Tajikistan", "Cambodia")
-# The 1,000-loan Kiva sample beside the repository (see DESIGN.md, "Data").
 # The 1k Kiva sample ships inside the package so the demo works on a fresh machine.
 DEMO_CSV = Path(__file__).resolve().parent / "data" / "kiva_loans_sample_1k.csv"
+# Every third loan of the sample is open on the first day; the others arrive later.
+OPENING_EVERY = 3
+ARRIVALS_PER_DAY = 10
 
 
 @dataclass(frozen=True)
@@ -147,14 +157,88 @@ class DemoError(RuntimeError):
     """A demo step was refused: the database holds something the demo did not expect."""
 
 
+@dataclass(frozen=True)
+class Sample:
+    """The Kiva sample as rows of text: its header, the loans open on the first day, the rest."""
+
+    header: tuple[str, ...]
+    opening: tuple[tuple[str, ...], ...]
+    later: tuple[tuple[str, ...], ...]
+
+
+@cache
+def sample(csv_path: Path) -> Sample:
+    with csv_path.open(encoding="utf-8", newline="") as stream:
+        header, *rows = [tuple(row) for row in csv.reader(stream)]
+    pledged = {p.reference.removeprefix("K") for p in PLEDGES}
+    position = header.index("id")
+
+    def opening(index: int, row: tuple[str, ...]) -> bool:
+        return index % OPENING_EVERY == 0 or row[position] in pledged
+
+    return Sample(
+        header,
+        tuple(row for index, row in enumerate(rows) if opening(index, row)),
+        tuple(row for index, row in enumerate(rows) if not opening(index, row)),
+    )
+
+
+def _import(
+    factory: sessionmaker[Session],
+    rules: LendingRules,
+    header: tuple[str, ...],
+    rows: list[tuple[str, ...]],
+    posted: datetime,
+) -> int:
+    """Import rows of the sample as posted at ``posted`` (their deadline counts from then)."""
+    text = io.StringIO()
+    csv.writer(text).writerows([header, *rows])
+    stream = io.BytesIO(text.getvalue().encode("utf-8"))
+    report = import_projects(
+        factory, stream, rules, fmt=ProjectFormat.KIVA, usd_rate=USD_RATE, now=posted
+    )
+    return report.loaded
+
+
+def _open_catalogue(
+    factory: sessionmaker[Session], rules: LendingRules, csv_path: Path, now: datetime
+) -> int:
+    """The first day's catalogue: loan i was posted i % fundraising_days days ago."""
+    loans = sample(csv_path)
+    days = rules.fundraising_days
+    cohorts = [list(loans.opening[age::days]) for age in range(days)]
+    return sum(
+        _import(factory, rules, loans.header, rows, now - timedelta(days=age))
+        for age, rows in enumerate(cohorts)
+        if rows
+    )
+
+
+def replenish(
+    factory: sessionmaker[Session], rules: LendingRules, csv_path: Path, *, now: datetime
+) -> int:
+    """The next ``ARRIVALS_PER_DAY`` loans of the sample not yet in the catalogue, posted now;
+    how many arrived (none once the sample is used up)."""
+    loans = sample(csv_path)
+    position = loans.header.index("id")
+    ids = [row[position] for row in loans.later]
+    with factory() as session:
+        present = set(
+            session.execute(
+                select(Project.external_id).where(
+                    Project.source == kiva.SOURCE, Project.external_id.in_(ids)
+                )
+            ).scalars()
+        )
+    arriving = [row for row in loans.later if row[position] not in present][:ARRIVALS_PER_DAY]
+    return _import(factory, rules, loans.header, arriving, now) if arriving else 0
+
+
 def load_demo(
     factory: sessionmaker[Session], rules: LendingRules, csv_path: Path | str, *, now: datetime
 ) -> DemoReport:
     """Load the demo programme (meant for an empty database); idempotent, so safe to repeat."""
-    with Path(csv_path).open("rb") as stream:
-        imported = import_projects(
-            factory, stream, rules, fmt=ProjectFormat.KIVA, usd_rate=USD_RATE, now=now
-        )
+    loaded = _open_catalogue(factory, rules, Path(csv_path).resolve(), now)
     lenders = _lenders(factory, now)
     grants = sum(_grant(factory, lenders[lender.user_id], now) for lender in LENDERS)
     _circle(factory, now)
@@ -164,7 +248,7 @@ def load_demo(
         _pledge(factory, rules, item, lenders, projects, circle_id, now) for item in PLEDGES
     )
     repayments = sum(_repay(factory, rules, item, projects, now) for item in REPAYMENTS)
-    return DemoReport(imported.loaded, grants, pledges, repayments, CIRCLE.channel_id)
+    return DemoReport(loaded, grants, pledges, repayments, CIRCLE.channel_id)
 
 
 def identity(lender: DemoLender) -> SlackIdentity:
@@ -272,3 +356,8 @@ def _repay(
     reference = f"demo:{item.reference}:{item.instalment}"
     repayment = RepaymentInput(project_id, item.amount, paid_on, reference)
     return _counted(record_repayment(factory, repayment, rules, now=now), reference)
+
+
+def is_demo(factory: sessionmaker[Session]) -> bool:
+    """Whether this database holds the demo (its circle), so the sample may keep arriving."""
+    return circle_in_channel(factory, TEAM_ID, CIRCLE.channel_id) is not None

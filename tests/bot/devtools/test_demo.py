@@ -11,7 +11,17 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.devtools.demo import CIRCLE, DEMO_CSV, LENDERS, PILOT_COUNTRIES, TEAM_ID, load_demo
+from bot.devtools.demo import (
+    ARRIVALS_PER_DAY,
+    CIRCLE,
+    DEMO_CSV,
+    LENDERS,
+    PILOT_COUNTRIES,
+    TEAM_ID,
+    load_demo,
+    replenish,
+    sample,
+)
 from storage.circles.models import Circle, CircleMember
 from storage.db.database import Database
 from storage.db.models import Operation
@@ -47,7 +57,8 @@ def test_the_demo_loads_on_an_empty_database_quickly(sqlite_db: Database) -> Non
     started = time.thread_time()
     report = load_demo(sqlite_db.sessions, LendingRules(), DEMO_CSV, now=NOW)
     assert time.thread_time() - started < 5
-    assert report.projects_loaded == 1000
+    # A third of the sample opens the catalogue; the rest arrives later.
+    assert report.projects_loaded == len(sample(DEMO_CSV).opening) == 341
     assert (report.grants, report.pledges, report.repayments) == (len(LENDERS), 18, 4)
     with sqlite_db.sessions() as session:
         lenders = session.execute(select(Lender.slack_user_id, Lender.tz)).all()
@@ -103,3 +114,36 @@ def test_the_demo_knows_nothing_of_slack() -> None:
         [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True
     )
     assert found.stdout.strip() == "[]"
+
+
+def test_deadlines_fall_on_every_day_of_the_coming_month(sqlite_db: Database) -> None:
+    load_demo(sqlite_db.sessions, LendingRules(), DEMO_CSV, now=NOW)
+    with sqlite_db.sessions() as session:
+        deadlines = session.execute(
+            select(Project.deadline).where(Project.status == ProjectStatus.FUNDRAISING)
+        ).scalars()
+        days = {(deadline - NOW).days for deadline in deadlines}
+    assert days == set(range(1, 31))
+
+
+def test_new_loans_arrive_in_the_order_of_the_sample_until_it_is_used_up(
+    sqlite_db: Database,
+) -> None:
+    load_demo(sqlite_db.sessions, LendingRules(), DEMO_CSV, now=NOW)
+    loans = sample(DEMO_CSV)
+    later, position = loans.later, loans.header.index("id")
+    morning = NOW + timedelta(days=1)
+    assert replenish(sqlite_db.sessions, LendingRules(), DEMO_CSV, now=morning) == 10
+    with sqlite_db.sessions() as session:
+        arrived = session.execute(
+            select(Project.external_id, Project.deadline).where(
+                Project.external_id.in_([row[position] for row in later[:ARRIVALS_PER_DAY]])
+            )
+        ).all()
+    assert {deadline for _, deadline in arrived} == {morning + timedelta(days=30)}
+    assert len(arrived) == ARRIVALS_PER_DAY
+    rounds = [
+        replenish(sqlite_db.sessions, LendingRules(), DEMO_CSV, now=morning + timedelta(days=d))
+        for d in range(1, 70)
+    ]
+    assert sum(rounds) + 10 == len(later) and rounds[-1] == 0
