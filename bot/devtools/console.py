@@ -18,34 +18,42 @@ from zoneinfo import ZoneInfo
 
 from bot.devtools.console_screen import (
     Button,
+    Confirm,
     Screen,
     Style,
+    initial_options,
     message_screen,
+    options_of,
     printable,
+    text_of,
     view_screen,
 )
 from bot.devtools.console_slack import (
     GENERAL,
     ConsoleClock,
+    Entry,
     LocalSlack,
     Tick,
+    enter_channel,
     fast_forward,
+    remember,
     running_locally,
 )
 from bot.devtools.demo import CIRCLE, DEMO_CSV, LENDERS, DemoLender, DemoReport
 from bot.devtools.emulator import Channel, Delivery, Message, SlackError, View
 from bot.runtime.settings import Settings
-from storage.db.clock import utcnow
 from storage.db.database import SchemaOutOfDate
 
 HELP = """\
-  /lend ...       a slash command, as you, in the current channel (try /lend help)
+  /lend ...       a slash command, as you, in the current channel (try /lend help);
+                  @name mentions a colleague
   home            open your Home tab
   click N         press button [N] of what was shown last
   fill            fill in the open modal field by field, then submit it
   close           close the open modal
   as NAME         become someone else: {people}
-  in #CHANNEL     move to a channel: {channels}, or `in dm` for the app's DM
+  in #CHANNEL     move to a channel: {channels}, or `in dm` for the app's DM;
+                  a new name creates the channel, with you and the app in it
   wait 2h | 3d    let time pass (m, h, d): scheduled jobs run, due messages are sent
   tomorrow        wait until 9:00 tomorrow in your time zone
   dms             your DMs from the app
@@ -54,6 +62,11 @@ HELP = """\
   quit            leave"""
 WAIT = re.compile(r"^(\d{1,4})\s*([mhd])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+# What Slack's client makes of a typed @name or #channel when the command escapes them.
+MENTION = re.compile(r"(?<![\w<|])([@#])([a-z0-9][a-z0-9._-]*)")
+MULTIPLE = frozenset({"checkboxes", "multi_static_select"})
+PICKS = re.compile(r"[\s,]+")
+YES = frozenset({"y", "yes"})
 MORNING = time(9, 0)
 RECENT = 10
 JsonDict = dict[str, Any]
@@ -98,13 +111,22 @@ class Console:
         self.say(self.style.bold("microlend console") + " -- a local Slack, the real app.")
         self.say(self.whoami())
         self.say("Type `help` for what you can do.")
-        while (line := self.read(self.prompt())) is not None:
-            if line in ("quit", "exit"):
-                break
-            if line:
-                self.execute(line)
-                self.show_news()
+        try:
+            self.news()
+            while (line := self.read(self.prompt())) is not None:
+                if line in ("quit", "exit"):
+                    break
+                if line:
+                    self.execute(line)
+                    self.news()
+        finally:
+            remember(self.local)
         return 0
+
+    def news(self) -> None:
+        """Deliver what is due (a real deployment's worker never stops), then show it."""
+        self.local.worker.drain()
+        self.show_news()
 
     def prompt(self) -> str:
         return f"{self.user.name}@{self.where()}> "
@@ -149,8 +171,24 @@ class Console:
     def slash(self, line: str) -> None:
         command, _, text = line.partition(" ")
         self.answered(
-            self.local.sender.slash_command(self.user.user_id, command, text, self.channel_id)
+            self.local.sender.slash_command(
+                self.user.user_id, command, self.escaped(text), self.channel_id
+            )
         )
+
+    def escaped(self, text: str) -> str:
+        """Known @people and #channels as Slack sends them (``<@U123|ana>``); others stay text."""
+        state = self.local.slack.state
+
+        def entity(match: re.Match[str]) -> str:
+            sigil, name = match.groups()
+            if sigil == "@":
+                found = [u.id for u in state.users.values() if u.name == name]
+            else:
+                found = [c.id for c in self.channels() if c.name == name]
+            return f"<{sigil}{found[0]}|{name}>" if found else match.group(0)
+
+        return MENTION.sub(entity, text)
 
     def answered(self, delivery: Delivery) -> None:
         if delivery.status != 200:
@@ -170,11 +208,22 @@ class Console:
         button = next((b for b in self.buttons if b.number == number), None)
         if button is None:
             raise LookupError(f"There is no button [{printable(rest)}] on screen.")
+        if button.confirm is not None and not self.confirmed(button.confirm):
+            self.say(f"{button.confirm.deny}: nothing was sent.")
+            return
         self.answered(
             self.local.sender.click(
                 self.user.user_id, button.action_id, button.value, within=button.container
             )
         )
+
+    def confirmed(self, dialog: Confirm) -> bool:
+        """Slack's confirmation dialog: the click goes only if the person confirms."""
+        self.say(self.style.bold(f"?? {dialog.title}"))
+        if dialog.text:
+            self.say(f"   {dialog.text}")
+        line = self.read(f"   [{dialog.confirm}] or [{dialog.deny}]? (y/n) ")
+        return line is not None and line.casefold() in YES | {dialog.confirm.casefold()}
 
     def fill(self, _rest: str) -> None:
         view = self.top_modal()
@@ -185,6 +234,9 @@ class Console:
                 if answer is not None:
                     values[str(block.get("block_id"))] = answer
         self.answered(self.local.sender.submit_modal(self.user.user_id, values))
+        if all(v.id != view.id for v in self.local.slack.modal_stack(self.user.user_id)):
+            submit = text_of(view.payload.get("submit"), self.name_of) or "Submit"
+            self.say(f'{submit}: done. "{printable(view.title)}" closed.')
 
     def close(self, _rest: str) -> None:
         self.top_modal()
@@ -200,18 +252,28 @@ class Console:
     def ask(self, block: JsonDict) -> Any:
         """Prompt for one input; Enter keeps what is already there."""
         element: JsonDict = block["element"]
-        label = printable(str((block.get("label") or {}).get("text", "")))
-        options = _options(element)
+        label = text_of(block.get("label"), self.name_of)
+        options = options_of(element)
         for index, option in enumerate(options, 1):
-            self.say(f"    {index}) {printable(str((option.get('text') or {}).get('text', '')))}")
+            self.say(f"    {index}) {text_of(option.get('text'), self.name_of)}")
+        several = " (several: 1 3 5)" if element.get("type") in MULTIPLE else ""
         while True:
-            line = self.read(f"  {label}{_initial_hint(element)}: ")
+            line = self.read(f"  {label}{several}{self.hint(element)}: ")
             if line is None:
                 return _initial(element)
             answer = _answer(element, options, line)
             if answer is not _INVALID:
                 return answer
             self.warn(f"Choose by number, 1 to {len(options)}.")
+
+    def hint(self, element: JsonDict) -> str:
+        """What the input holds already, as the person sees it: option labels, not values."""
+        chosen = initial_options(element)
+        if chosen:
+            shown = ", ".join(text_of(option.get("text"), self.name_of) for option in chosen)
+        else:
+            shown = printable(str(element.get("initial_value") or ""))
+        return f" [{shown}]" if shown else ""
 
     def become(self, rest: str) -> None:
         wanted = rest.removeprefix("@").casefold()
@@ -224,9 +286,16 @@ class Console:
     def move(self, rest: str) -> None:
         if rest.casefold() in ("dm", "@microlend"):
             self.channel_id = None
+            self.say(f"You are in {self.where()}.")
+            return
+        channel, entry = enter_channel(self.local, rest.strip(), self.user.user_id)
+        self.channel_id = channel.id
+        if entry is Entry.CREATED:
+            self.say(f"You created {self.where()}; you and @microlend are in it.")
+        elif entry is Entry.JOINED:
+            self.say(f"You joined {self.where()}.")
         else:
-            self.channel_id = self.local.slack.state.resolve_channel(rest.strip()).id
-        self.say(f"You are in {self.where()}.")
+            self.say(f"You are in {self.where()}.")
 
     def wait(self, rest: str) -> None:
         found = WAIT.match(rest.replace(" ", "").lower())
@@ -355,28 +424,13 @@ _INVALID = object()
 _UNSEEN = object()
 
 
-def _options(element: JsonDict) -> list[JsonDict]:
-    options = list(element.get("options") or [])
-    for group in element.get("option_groups") or []:
-        options += group.get("options") or []
-    return options
-
-
 def _initial(element: JsonDict) -> Any:
     if "initial_value" in element:
         return element["initial_value"]
-    option = element.get("initial_option")
-    if isinstance(option, dict):
-        return option.get("value")
-    chosen = element.get("initial_options")
-    if isinstance(chosen, list):
-        return [o.get("value") for o in chosen]
-    return None
-
-
-def _initial_hint(element: JsonDict) -> str:
-    initial = _initial(element)
-    return f" [{printable(str(initial))}]" if initial not in (None, []) else ""
+    values = [option.get("value") for option in initial_options(element)]
+    if element.get("type") in MULTIPLE:
+        return values or None
+    return values[0] if values else None
 
 
 def _answer(element: JsonDict, options: list[JsonDict], line: str) -> Any:
@@ -385,11 +439,13 @@ def _answer(element: JsonDict, options: list[JsonDict], line: str) -> Any:
         return _initial(element)
     if not options:
         return line
-    picks = [part.strip() for part in line.split(",")]
+    picks = [part for part in PICKS.split(line) if part]
     if not all(p.isdigit() and 1 <= int(p) <= len(options) for p in picks):
         return _INVALID
     values = [options[int(p) - 1]["value"] for p in picks]
-    return values if element.get("type") in ("checkboxes", "multi_static_select") else values[0]
+    if element.get("type") in MULTIPLE:
+        return values
+    return values[0] if len(values) == 1 else _INVALID
 
 
 def _view_key(view: View) -> ViewKey:
@@ -398,8 +454,12 @@ def _view_key(view: View) -> ViewKey:
 
 def _tick_text(tick: Tick) -> str:
     jobs = f"Ran {', '.join(tick.jobs)}. " if tick.jobs else ""
-    sent = tick.sent.messages_sent
-    return jobs + f"Sent {sent} message{'s' if sent != 1 else ''}."
+    arrived = f"{_count(tick.arrived, 'new project')} arrived. " if tick.arrived else ""
+    return jobs + arrived + f"Sent {_count(tick.sent, 'message')}."
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
 
 
 def _people() -> str:
@@ -425,8 +485,10 @@ def run_console(
     stdout: TextIO,
     clock: ConsoleClock | None = None,
 ) -> int:
-    """Run a console session until `quit` or the end of input; the exit status."""
-    clock = clock or ConsoleClock(utcnow())
+    """Run a console session until `quit` or the end of input; the exit status.
+
+    Without a ``clock``, the console resumes the time its database was left at.
+    """
     try:
         with running_locally(settings, clock) as local:
             stdout.write(_demo_text(local.demo) + "\n")

@@ -48,6 +48,16 @@ class Style:
 
 
 @dataclass(frozen=True)
+class Confirm:
+    """A button's confirmation dialog, which Slack shows before it sends the click."""
+
+    title: str
+    text: str
+    confirm: str
+    deny: str
+
+
+@dataclass(frozen=True)
 class Button:
     """A numbered button on screen: ``click N`` presses it within its message or view."""
 
@@ -56,6 +66,7 @@ class Button:
     action_id: str
     value: str | None
     container: Message | View
+    confirm: Confirm | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,16 @@ def _token(body: str, names: Names) -> str:
     return f"{label} ({target})" if label else target
 
 
+def text_of(obj: Any, names: Names) -> str:
+    """A Block Kit text object (plain_text or mrkdwn) as a reader sees it."""
+    if not isinstance(obj, dict):
+        return ""
+    raw = str(obj.get("text", ""))
+    if obj.get("type") == "mrkdwn":
+        return mrkdwn_to_text(raw, names)
+    return printable(raw)
+
+
 class _Writer:
     """Collects the lines and numbered buttons of one screen."""
 
@@ -109,12 +130,7 @@ class _Writer:
         self.buttons: list[Button] = []
 
     def text(self, obj: Any) -> str:
-        if not isinstance(obj, dict):
-            return ""
-        raw = str(obj.get("text", ""))
-        if obj.get("type") == "mrkdwn":
-            return mrkdwn_to_text(raw, self.names)
-        return printable(raw)
+        return text_of(obj, self.names)
 
     def add(self, text: str, indent: str = "") -> None:
         self.lines.extend(indent + line for line in text.splitlines() or [""])
@@ -129,33 +145,53 @@ class _Writer:
             number = self.next_number
             self.next_number += 1
             value = element.get("value")
-            self.buttons.append(
-                Button(number, label, str(element.get("action_id", "")), value, self.container)
-            )
+            action_id = str(element.get("action_id", ""))
+            confirm = self.confirm(element.get("confirm"))
+            self.buttons.append(Button(number, label, action_id, value, self.container, confirm))
             return self.style.accent(f"[{number}] {label}")
         if kind == "image":
             return f"(image: {printable(str(element.get('alt_text', '')))})"
         return f"<{_describe_input(element, self.text)}>"
+
+    def confirm(self, dialog: Any) -> Confirm | None:
+        if not isinstance(dialog, dict):
+            return None
+        # Slack's own labels when the app gives none.
+        return Confirm(
+            title=self.text(dialog.get("title")) or "Are you sure?",
+            text=self.text(dialog.get("text")),
+            confirm=self.text(dialog.get("confirm")) or "Yes",
+            deny=self.text(dialog.get("deny")) or "Cancel",
+        )
 
     def screen(self) -> Screen:
         return Screen(tuple(self.lines), tuple(self.buttons))
 
 
 def _describe_input(element: JsonDict, text: Callable[[Any], str]) -> str:
-    kind = str(element.get("type", "input"))
-    options = _options(element)
+    kind = str(element.get("type", "input")).replace("_", " ")
+    options = options_of(element)
     if options:
+        chosen = ", ".join(text(option.get("text")) for option in initial_options(element))
         listed = ", ".join(text(option.get("text")) for option in options)
-        return f"{kind.replace('_', ' ')}: {listed}"
+        return f"{kind}" + (f" = {chosen}" if chosen else "") + f": {listed}"
     initial = element.get("initial_value")
-    return f"{kind.replace('_', ' ')}" + (f" = {printable(str(initial))}" if initial else "")
+    return kind + (f" = {printable(str(initial))}" if initial else "")
 
 
-def _options(element: JsonDict) -> list[JsonDict]:
+def options_of(element: JsonDict) -> list[JsonDict]:
+    """A select's or checkboxes' options, groups flattened, in the order Slack lists them."""
     options = list(element.get("options") or [])
     for group in element.get("option_groups") or []:
         options += group.get("options") or []
     return [option for option in options if isinstance(option, dict)]
+
+
+def initial_options(element: JsonDict) -> list[JsonDict]:
+    """The options an input starts with selected (one for a select, several for checkboxes)."""
+    single = element.get("initial_option")
+    chosen = [single] if isinstance(single, dict) else list(element.get("initial_options") or [])
+    return [option for option in chosen if isinstance(option, dict)]
 
 
 # -- blocks ------------------------------------------------------------------------------

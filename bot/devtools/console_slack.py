@@ -1,6 +1,14 @@
 """The console's world: the emulator, the real app over HTTP, the delivery worker and the jobs,
 all on one database and one clock that stands still until the person at the console waits.
 
+The clock and the channels are kept beside an SQLite database, so a console started again
+resumes where the last one stopped (a database that has seen the end of a month must not go
+back to today, and a circle keeps its channel). A new
+demo starts on a weekday afternoon in Europe, inside the working hours of most colleagues.
+Waiting moves the clock from one moment that matters to the next (a message falling due, a
+daily job, new loans arriving, a pledged project's deadline), delivering at each, so a DM
+arrives when its reader's working hours open, as it would in Slack.
+
 The app is the production one (``create_app`` served by waitress through ``start_in_thread``);
 the emulator sends it signed requests exactly as Slack would. The clock is shared by the
 app's listeners, the delivery worker and the scheduled ticks. The emulator itself keeps wall
@@ -10,42 +18,70 @@ the real time, so an emulator living three days ahead would be refused as a repl
 
 from __future__ import annotations
 
+import enum
+import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
+from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
-from bot.devtools.demo import CIRCLE, DEMO_CSV, LENDERS, TEAM_ID, DemoLender, DemoReport, load_demo
+from bot.devtools.demo import (
+    CIRCLE,
+    DEMO_CSV,
+    LENDERS,
+    TEAM_ID,
+    DemoLender,
+    DemoReport,
+    is_demo,
+    load_demo,
+    replenish,
+)
 from bot.devtools.emulator import (
     AppSender,
     Channel,
     Emulator,
     EmulatorConfig,
     RateLimitConfig,
+    SlackError,
     User,
 )
+from bot.devtools.emulator.web_api import conversations_create, conversations_invite
 from bot.runtime.app import create_app
-from bot.runtime.delivery import DeliverySettings, DeliveryWorker, WorkerStats
+from bot.runtime.delivery import DeliverySettings, DeliveryWorker
 from bot.runtime.jobs import JobContext, JobSchedule, run_job
 from bot.runtime.send_limiter import RateLimits, WorkspaceRateLimiter
 from bot.runtime.serving import EVENTS_PATH, start_in_thread
 from bot.runtime.settings import Settings
 from bot.runtime.slack_client import SlackClient
 from handlers.context import Services
+from storage.db.clock import utcnow
 from storage.db.database import Database, open_database
-from storage.projects.models import Project
+from storage.notifications.models import Notification, NotificationStatus
+from storage.projects.models import Project, ProjectStatus
 
 T = TypeVar("T")
 GENERAL = Channel(id="C0DEMOGENERAL", name="general")
 # The workspace's own limits are off in the emulator; the worker's limiter only needs to
 # keep out of the way of one person at a terminal.
 UNHURRIED = RateLimits(per_minute=60_000, per_channel_per_second=1_000)
+# 09:30 in Lima, 14:30 in Dakar, 16:30 in Beirut (17:30 in summer): a new demo starts on a
+# weekday at this time, UTC, so most colleagues are at work and their DMs go out.
+DEMO_START = time_of_day(14, 30)
+# Partners post their new loans every morning.
+ARRIVALS = CronTrigger.from_crontab("0 6 * * *", timezone=UTC)
+# Jobs firing more often than this run at every stop of a wait rather than making stops.
+CALENDAR = timedelta(days=1)
+EXPIRY_JOB = "expire"
 
 
 class ConsoleClock:
@@ -59,6 +95,53 @@ class ConsoleClock:
 
     def advance(self, delta: timedelta) -> None:
         self._now += delta
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """What the console's Slack keeps between sessions: the time and the channels."""
+
+    now: datetime | None = None
+    channels: tuple[Channel, ...] = ()
+
+
+def memory_path(database_url: str) -> Path | None:
+    """Beside an SQLite file (``microlend.db.console.json``); nowhere for other databases."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(f"{url.database}.console.json")
+
+
+def recall(path: Path | None) -> Remembered:
+    if path is None or not path.exists():
+        return Remembered()
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        now = datetime.fromisoformat(saved["now"])
+        channels = tuple(Channel(**channel) for channel in saved["channels"])
+    except (ValueError, KeyError, TypeError):
+        # A damaged file is forgotten rather than fatal: the console starts afresh.
+        return Remembered()
+    return Remembered(now, channels)
+
+
+def remember(local: LocalSlack) -> None:
+    """Save the clock and every channel (with its members) for the next console."""
+    if local.memory is None:
+        return
+    with local.slack.state.lock:
+        channels = [asdict(c) for c in local.slack.state.channels.values() if not c.is_im]
+    saved = {"now": local.clock.now().isoformat(), "channels": channels}
+    local.memory.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+
+
+def demo_start(wall: datetime) -> datetime:
+    """The latest weekday ``DEMO_START`` at or before ``wall`` (naive UTC)."""
+    day = wall.date() if wall.time() >= DEMO_START else wall.date() - timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return datetime.combine(day, DEMO_START)
 
 
 class InlineExecutor(Executor):
@@ -90,6 +173,10 @@ class LocalSlack:
     clock: ConsoleClock
     # What loading the demo did, or None when the database already had projects.
     demo: DemoReport | None
+    # Whether the Kiva sample keeps arriving: only on a demo database.
+    arrivals: bool
+    # Where the clock and the channels are kept between sessions, if anywhere.
+    memory: Path | None
 
 
 def emulated_user(lender: DemoLender, now: datetime) -> User:
@@ -105,70 +192,180 @@ def emulated_user(lender: DemoLender, now: datetime) -> User:
     )
 
 
-def emulator_config(now: datetime) -> EmulatorConfig:
-    """The demo workspace: its people, #general and the circle's channel, rate limits off."""
+def emulator_config(now: datetime, remembered: tuple[Channel, ...] = ()) -> EmulatorConfig:
+    """The demo workspace: its people, #general, the circle's channel and the channels made in
+    earlier sessions, rate limits off."""
     members = [lender.user_id for lender in LENDERS]
     config = EmulatorConfig(team_id=TEAM_ID, rate_limits=RateLimitConfig.off(), clock=time.time)
     circle = Channel(id=CIRCLE.channel_id, name=CIRCLE.channel_name)
     config.users = [emulated_user(lender, now) for lender in LENDERS]
-    config.channels = [
-        replace(channel, members=[*members, config.bot_user_id]) for channel in (GENERAL, circle)
-    ]
+    seeded = {
+        channel.id: replace(channel, members=[*members, config.bot_user_id])
+        for channel in (GENERAL, circle)
+    }
+    config.channels = list({**seeded, **{channel.id: channel for channel in remembered}}.values())
     return config
 
 
-def ensure_demo(settings: Settings, db: Database, now: datetime) -> DemoReport | None:
-    """Load the demo on an empty database (none of its projects); leave any other alone."""
+def is_empty(db: Database) -> bool:
     with db.reads() as session:
-        projects = session.execute(select(func.count()).select_from(Project)).scalar_one()
-    if projects or not DEMO_CSV.exists():
-        return None
-    return load_demo(db.sessions, settings.rules, DEMO_CSV, now=now)
+        return not session.execute(select(func.count()).select_from(Project)).scalar_one()
 
 
 def due_jobs(start: datetime, end: datetime, schedule: JobSchedule | None = None) -> list[str]:
     """Jobs with a scheduled run in (start, end]: each runs once, as the scheduler coalesces."""
     schedule = schedule or JobSchedule()
-    after = (start + timedelta(seconds=1)).replace(tzinfo=UTC)
-    names = []
-    for name in schedule.crons:
-        fire = schedule.trigger(name).get_next_fire_time(None, after)
-        if fire is not None and fire <= end.replace(tzinfo=UTC):
-            names.append(name)
-    return names
+    return [name for name in schedule.crons if _fires(schedule.trigger(name), start, end)]
 
 
-@dataclass(frozen=True)
+def _next_fire(trigger: CronTrigger, after: datetime) -> datetime | None:
+    """The trigger's first fire strictly after ``after`` (naive UTC in and out)."""
+    fire = trigger.get_next_fire_time(None, (after + timedelta(seconds=1)).replace(tzinfo=UTC))
+    return None if fire is None else fire.astimezone(UTC).replace(tzinfo=None)
+
+
+def _fires(trigger: CronTrigger, start: datetime, end: datetime) -> bool:
+    fire = _next_fire(trigger, start)
+    return fire is not None and fire <= end
+
+
+def _is_calendar(trigger: CronTrigger, now: datetime) -> bool:
+    first = _next_fire(trigger, now)
+    second = _next_fire(trigger, first) if first else None
+    return first is None or second is None or second - first >= CALENDAR
+
+
+@dataclass
 class Tick:
-    """What one fast-forward did."""
+    """What one wait did, over all its stops."""
 
-    jobs: tuple[str, ...]
-    failures: tuple[str, ...]
-    sent: WorkerStats
+    jobs: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    sent: int = 0
+    arrived: int = 0
+
+    def ran(self, name: str) -> None:
+        if name not in self.jobs:
+            self.jobs.append(name)
 
 
 def fast_forward(local: LocalSlack, delta: timedelta) -> Tick:
-    """Move the clock on, run the ticks that fell due, then deliver what is due."""
-    start = local.clock.now()
-    local.clock.advance(delta)
-    ran, failures = [], []
-    for name in due_jobs(start, local.clock.now()):
+    """Move the clock on by ``delta``, stopping at each moment that matters on the way: the
+    ticks that fell due run (once each per stop, as the scheduler coalesces), new loans
+    arrive, and what is due is delivered."""
+    end = local.clock.now() + delta
+    tick = Tick()
+    while local.clock.now() < end:
+        start = local.clock.now()
+        local.clock.advance(next_stop(local, end) - start)
+        _stop(local, start, tick)
+    return tick
+
+
+def next_stop(local: LocalSlack, end: datetime) -> datetime:
+    """The first moment after now, up to ``end``, at which something is due to happen."""
+    schedule = JobSchedule()
+    now = local.clock.now()
+    triggers = [schedule.trigger(name) for name in schedule.crons]
+    if local.arrivals:
+        triggers.append(ARRIVALS)
+    calendar = [_next_fire(t, now) for t in triggers if _is_calendar(t, now)]
+    deadline = _next_pledged_deadline(local.db, now)
+    expiry = _next_fire(schedule.trigger(EXPIRY_JOB), deadline) if deadline else None
+    moments = [*calendar, expiry, _next_message(local.db, now), end]
+    return min(m for m in moments if m is not None and m > now)
+
+
+def _next_message(db: Database, now: datetime) -> datetime | None:
+    with db.reads() as session:
+        return session.execute(
+            select(func.min(Notification.due_at)).where(
+                Notification.status == NotificationStatus.PENDING, Notification.due_at > now
+            )
+        ).scalar_one()
+
+
+def _next_pledged_deadline(db: Database, now: datetime) -> datetime | None:
+    """When the next project someone lent to may expire: its lenders hear of it."""
+    with db.reads() as session:
+        return session.execute(
+            select(func.min(Project.deadline)).where(
+                Project.status == ProjectStatus.FUNDRAISING,
+                Project.funded > 0,
+                Project.deadline >= now,
+            )
+        ).scalar_one()
+
+
+def _stop(local: LocalSlack, start: datetime, tick: Tick) -> None:
+    now = local.clock.now()
+    for name in due_jobs(start, now):
         try:
             run_job(local.jobs, name)
-            ran.append(name)
+            tick.ran(name)
         except Exception as error:  # one failed tick must not end the session, as in the scheduler
-            failures.append(f"{name}: {error}")
-    return Tick(tuple(ran), tuple(failures), local.worker.drain())
+            tick.failures.append(f"{name}: {error}")
+    if local.arrivals and _fires(ARRIVALS, start, now):
+        tick.arrived += replenish(local.db.sessions, local.jobs.rules, DEMO_CSV, now=now)
+    tick.sent += local.worker.drain().messages_sent
+
+
+class Entry(enum.Enum):
+    """How a person came into a channel."""
+
+    MEMBER = "already a member"
+    JOINED = "joined"
+    CREATED = "created"
+
+
+def enter_channel(local: LocalSlack, name: str, user_id: str) -> tuple[Channel, Entry]:
+    """The channel called ``name``, joining it or creating it (with the app in it) if need be.
+
+    The emulator knows only the app's token, so the app creates a new channel and invites the
+    person: the same members as a person creating it and adding the app. Slack then tells the
+    app that the person joined.
+    """
+    state = local.slack.state
+    try:
+        channel, entry = state.resolve_channel(name), Entry.JOINED
+    except SlackError as error:
+        if error.error != "channel_not_found":
+            raise
+        created = conversations_create(state, {"name": name.removeprefix("#")})
+        channel, entry = state.channels[created["channel"]["id"]], Entry.CREATED
+    if user_id in channel.members:
+        return channel, Entry.MEMBER
+    conversations_invite(state, {"channel": channel.id, "users": user_id})
+    event = {
+        "type": "member_joined_channel",
+        "user": user_id,
+        "channel": channel.id,
+        "channel_type": "G" if channel.is_private else "C",
+        "team": state.config.team_id,
+    }
+    local.sender.send_event(event)
+    return channel, entry
 
 
 @contextmanager
-def running_locally(settings: Settings, clock: ConsoleClock) -> Iterator[LocalSlack]:
-    """Open the database (loading the demo when empty), start the emulator and the app."""
+def running_locally(settings: Settings, clock: ConsoleClock | None = None) -> Iterator[LocalSlack]:
+    """Open the database (loading the demo when empty), start the emulator and the app.
+
+    A new demo starts at ``demo_start``; a database already in use resumes the time and the
+    channels its last console left (``remember``). A ``clock`` given sets the time instead.
+    """
     db = open_database(settings.database_url)
+    memory = memory_path(settings.database_url)
     try:
-        demo = ensure_demo(settings, db, clock.now())
-        with Emulator(emulator_config(clock.now())) as slack:
-            yield from _serving(settings, db, slack, clock, demo)
+        fresh = is_empty(db)
+        remembered = Remembered() if fresh else recall(memory)
+        wall = utcnow()
+        clock = clock or ConsoleClock(demo_start(wall) if fresh else remembered.now or wall)
+        demo = None
+        if fresh and DEMO_CSV.exists():
+            demo = load_demo(db.sessions, settings.rules, DEMO_CSV, now=clock.now())
+        with Emulator(emulator_config(clock.now(), remembered.channels)) as slack:
+            yield from _serving(settings, db, slack, clock, demo, memory)
     finally:
         db.dispose()
 
@@ -179,6 +376,7 @@ def _serving(
     slack: Emulator,
     clock: ConsoleClock,
     demo: DemoReport | None,
+    memory: Path | None,
 ) -> Iterator[LocalSlack]:
     app_settings = replace(
         settings,
@@ -208,6 +406,8 @@ def _serving(
             ),
             clock=clock,
             demo=demo,
+            arrivals=is_demo(db.sessions),
+            memory=memory,
         )
     finally:
         server.stop()

@@ -1,67 +1,27 @@
 """The console: recorded sessions (scripted input, checked output) and its renderer on hostile text.
 
-Sessions run on a copy of one database with the demo loaded, from Wednesday 7 January 2026,
-10:00 UTC: 05:00 in Lima, where Ana (the first simulated user) lives, so her DMs wait for
-her working hours.
+Sessions run on a copy of one database with the demo loaded (``conftest``), from Wednesday
+7 January 2026, 10:00 UTC: 05:00 in Lima, where Ana (the first simulated user) lives, so her
+DMs wait for her working hours.
 """
 
 from __future__ import annotations
 
-import io
-import shutil
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from bot.devtools.console import run_console
 from bot.devtools.console_screen import Style, message_screen, mrkdwn_to_text, view_screen
-from bot.devtools.console_slack import ConsoleClock, due_jobs
-from bot.devtools.demo import DEMO_CSV, load_demo
+from bot.devtools.console_slack import due_jobs
 from bot.devtools.emulator import Message, View
-from bot.runtime.settings import Settings
 from storage.db.database import open_database
-from storage.lending.rules import LendingRules
 from storage.projects.models import Project, ProjectStatus
+from tests.bot.devtools.console_sessions import WEDNESDAY_10AM, session
 from tests.reconciled import assert_session_reconciled
 
-WEDNESDAY_10AM = datetime(2026, 1, 7, 10, 0)
 # The demo leaves this Peruvian project 34.00 EUR short of its 184.00 EUR.
 ALMOST_FUNDED = "K758103"
-
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database with the demo loaded, copied for each session."""
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    db = open_database(f"sqlite:///{path}")
-    load_demo(db.sessions, LendingRules(), DEMO_CSV, now=WEDNESDAY_10AM)
-    db.dispose()
-    return path
-
-
-@pytest.fixture
-def database_url(demo_template: Path, tmp_path: Path) -> Iterator[str]:
-    path = tmp_path / "microlend.db"
-    shutil.copy(demo_template, path)
-    yield f"sqlite:///{path}"
-
-
-def session(database_url: str, *lines: str, admins: frozenset[str] = frozenset()) -> str:
-    """Run the console on these input lines; the transcript it printed."""
-    out = io.StringIO()
-    settings = Settings(database_url=database_url, admins=admins)
-    status = run_console(
-        settings,
-        stdin=io.StringIO("".join(line + "\n" for line in lines)),
-        stdout=out,
-        clock=ConsoleClock(WEDNESDAY_10AM),
-    )
-    assert status == 0
-    return out.getvalue()
 
 
 def test_lend_then_see_the_repayment_dm_in_working_hours_and_the_home_tab(
@@ -109,7 +69,7 @@ def test_lend_then_see_the_repayment_dm_in_working_hours_and_the_home_tab(
 def test_switching_people_and_channels_and_saying_what_went_wrong(database_url: str) -> None:
     transcript = session(
         database_url,
-        "click 3",
+        "click 99",
         "fill",
         "as zed",
         "frobnicate",
@@ -121,18 +81,97 @@ def test_switching_people_and_channels_and_saying_what_went_wrong(database_url: 
         "dms",
         "in dm",
         "wait soon",
+        "in #Bad.Name",
     )
-    assert "There is no button [3] on screen." in transcript
+    assert "There is no button [99] on screen." in transcript
     assert "No modal is open." in transcript
     assert "Who? The people here are ana, bilal, chen, dana, emil." in transcript
     assert "I don't know `frobnicate`." in transcript
     assert "You are Chen Wei (Asia/Phnom_Penh)" in transcript
     assert "chen@#team-lima> /lend circle" in transcript
-    assert "Nothing has been posted in #team-lima yet." in transcript
-    # Tomorrow 9:00 in Phnom Penh (UTC+7) is Thursday 02:00 UTC: the circle's news is posted.
+    posts = transcript.split("chen@#team-lima> channel\n")[1].split("> tomorrow")[0]
+    assert "-- #team-lima, from microlend" in posts
+    assert "@chen lent *€30.66* for the circle" in posts
+    # Tomorrow 9:00 in Phnom Penh (UTC+7) is Thursday 02:00 UTC.
     assert "It is Thu 08 Jan 2026 02:00 UTC, Thu 09:00 for chen." in transcript
-    assert "-- #team-lima, from microlend" in transcript
     assert "chen@dm> wait soon" in transcript and "Say how long" in transcript
+    assert "Slack refused: invalid_name_specials" in transcript
+
+
+def test_what_the_demo_sent_before_the_first_line_is_shown_at_once(database_url: str) -> None:
+    # 10:00 UTC is 17:00 in Phnom Penh: Chen's news is due, Ana's (05:00 in Lima) waits.
+    transcript = session(database_url, "as chen")
+    before_first_line = transcript.split("ana@#general>")[0]
+    assert "-- #team-lima, from microlend" in before_first_line
+    assert "-- DM from microlend" not in before_first_line
+    chen = transcript.split("> as chen\n")[1]
+    assert "-- DM from microlend" in chen and "Your company gave you *€100.00*" in chen
+
+
+def test_a_new_channel_becomes_a_circle_others_join_by_mention(database_url: str) -> None:
+    transcript = session(
+        database_url,
+        "in #night-owls",
+        "channel",
+        "/lend circle create Night Owls",
+        "/lend circle invite @bilal @nobody",
+        "/lend circle invite @bilal",
+        "as bilal",
+        "in #night-owls",
+        "in #night-owls",
+    )
+    assert "You created #night-owls; you and @microlend are in it." in transcript
+    assert "Nothing has been posted in #night-owls yet." in transcript
+    assert "-- #night-owls, from microlend" in transcript and "# Night Owls" in transcript
+    # `@bilal` went as Slack sends a mention; an unknown `@nobody` stays words.
+    assert "@bilal is invited to *Night Owls*" in transcript
+    # Bilal sees the channel (as a public channel is seen) until he joins it.
+    bilal = transcript.split("bilal@#night-owls> in #night-owls\n")[1]
+    assert bilal.startswith("You joined #night-owls.")
+    # Joining tells the app (member_joined_channel), which welcomes Bilal to the circle.
+    assert "only you can see this, in #night-owls" in bilal and "[1] Join the circle" in bilal
+    again = "bilal@#night-owls> in #night-owls\nYou are in #night-owls.\nbilal@#night-owls> \n"
+    assert transcript.endswith(again)
+
+
+def test_a_confirm_dialog_stands_before_the_click(database_url: str) -> None:
+    transcript = session(
+        database_url,
+        "/lend credit",
+        "click 2",  # Withdraw
+        "n",
+        "click 2",
+        "withdraw",
+    )
+    kept, withdrawn = transcript.split("> click 2\n")[1:]
+    assert kept.startswith("?? Withdraw your credit?\n   €20.12 will be paid back to you")
+    assert "[Withdraw] or [Keep it]? (y/n) n\nKeep it: nothing was sent." in kept
+    assert "is on its way back to you" not in kept
+    assert "*€20.12 is on its way back to you*" in withdrawn
+
+
+def test_settings_show_labels_take_several_days_and_say_they_were_saved(
+    database_url: str,
+) -> None:
+    transcript = session(
+        database_url,
+        "/lend settings",
+        "fill",
+        "2",  # Daily digest
+        "",  # start: keeps 09:00
+        "",  # end: keeps 18:00
+        "1 3 5",  # Mon, Wed, Fri
+        "/lend settings",
+    )
+    first, again = transcript.split("> /lend settings\n")[1:]
+    assert "Tell me about my loans: <static select = As it happens: As it happens, Daily" in first
+    assert "Tell me about my loans [As it happens]: 2" in first
+    assert "Working hours start [09:00]: \n" in first and "Working hours end [18:00]: \n" in first
+    assert "Working days (several: 1 3 5) [Mon, Tue, Wed, Thu, Fri]: 1 3 5" in first
+    assert 'Save: done. "Your settings" closed.' in first
+    for shown in ("540", "as_it_happens", "['0'"):
+        assert shown not in first
+    assert "<static select = Daily digest:" in again and "<checkboxes = Mon, Wed, Fri:" in again
 
 
 def test_due_jobs_are_those_scheduled_inside_the_wait() -> None:
