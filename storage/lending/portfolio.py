@@ -41,6 +41,8 @@ class Impact:
     relends: int = 0
     lent: int = 0
     repaid: int = 0
+    # Projects the lender pledged to that closed unfunded: what they pledged came back.
+    refunded_loans: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Loan:
     sector: str
     status: ProjectStatus
     lent: int  # by this lender; zero once refunded
+    pledged: int  # by this lender, refunded or not
     repaid: int  # to this lender
     project_amount: int
     project_funded: int
@@ -65,6 +68,11 @@ class Loan:
     def active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    @property
+    def refunded(self) -> bool:
+        """The project closed unfunded and what this lender pledged came back as credit."""
+        return self.lent == 0
+
 
 @dataclass(frozen=True)
 class Portfolio:
@@ -73,8 +81,13 @@ class Portfolio:
     loans: tuple[Loan, ...]  # the newest first, at most the limit asked for
 
     @property
+    def listed_loans(self) -> int:
+        """Every project the lender pledged to, as the list counts them: refunded ones too."""
+        return self.impact.loans + self.impact.refunded_loans
+
+    @property
     def hidden_loans(self) -> int:
-        return self.impact.loans - len(self.loans)
+        return self.listed_loans - len(self.loans)
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ def _lent_by(lender_id: int) -> Subquery:
         select(
             Pledge.project_id.label("project_id"),
             func.sum(live).label("lent"),
+            func.sum(Pledge.amount).label("pledged"),
             func.sum(Pledge.repaid).label("repaid"),
             func.sum(relend).label("relends"),
             func.max(Pledge.created_at).label("last_at"),
@@ -136,10 +150,11 @@ def lender_portfolio(session: Session, lender: LenderRef, *, limit: int = 20) ->
             func.coalesce(func.sum(lent.c.relends), 0),
             func.coalesce(func.sum(lent.c.lent), 0),
             func.coalesce(func.sum(lent.c.repaid), 0),
+            func.count().filter(lent.c.lent == 0),
         ).join(Project, Project.id == lent.c.project_id)
     ).one()
     rows = session.execute(
-        select(Project, lent.c.lent, lent.c.repaid, lent.c.last_at)
+        select(Project, lent.c.lent, lent.c.pledged, lent.c.repaid, lent.c.last_at)
         .join(lent, lent.c.project_id == Project.id)
         .order_by(lent.c.last_at.desc(), lent.c.last_id.desc())
         .limit(limit)
@@ -150,8 +165,8 @@ def lender_portfolio(session: Session, lender: LenderRef, *, limit: int = 20) ->
         balances=balances(session, lender_id),
         impact=Impact(*(int(value) for value in totals)),
         loans=tuple(
-            _loan(project, int(mine), int(back), at, due[project.id], shares.get(project.id))
-            for project, mine, back, at in rows
+            _loan(project, _Mine(int(mine), int(pledged), int(back), at), due[project.id], shares)
+            for project, mine, pledged, back, at in rows
         ),
     )
 
@@ -188,13 +203,18 @@ def _own_share(instalment: int, pledges: list[tuple[PledgeState, bool]]) -> int:
     return sum(share for share, (_state, mine) in zip(shares, pledges, strict=True) if mine)
 
 
+@dataclass(frozen=True)
+class _Mine:
+    """What one lender put into one project, and what came back."""
+
+    lent: int
+    pledged: int
+    repaid: int
+    last_at: datetime
+
+
 def _loan(
-    project: Project,
-    lent: int,
-    repaid: int,
-    last_at: datetime,
-    next_due: Instalment | None,
-    next_share: int | None,
+    project: Project, mine: _Mine, next_due: Instalment | None, shares: dict[int, int]
 ) -> Loan:
     return Loan(
         project_id=project.id,
@@ -203,14 +223,15 @@ def _loan(
         country=project.country,
         sector=project.sector,
         status=project.status,
-        lent=lent,
-        repaid=repaid,
+        lent=mine.lent,
+        pledged=mine.pledged,
+        repaid=mine.repaid,
         project_amount=project.amount,
         project_funded=project.funded,
         project_repaid=project.repaid,
         next_due=next_due,
-        next_share=next_share,
-        last_pledged_at=last_at,
+        next_share=shares.get(project.id),
+        last_pledged_at=mine.last_at,
     )
 
 

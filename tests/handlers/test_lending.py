@@ -324,6 +324,32 @@ def test_portfolio_lists_loans_and_impact(harness: Harness) -> None:
     assert "next €1.67 expected by" in text
 
 
+def test_a_pledge_to_a_project_that_expired_says_what_came_back(harness: Harness) -> None:
+    # Two loans and two pledges to projects that closed unfunded: the counts above the list
+    # add up to the list, and each refunded pledge says what was pledged and where it went.
+    alice = harness.user("alice")
+    grant(harness, alice.id, 20_000)
+    for amount in (3_000, 4_000):
+        project_id = make_project(harness.db, amount=amount)
+        harness.command(alice.id, f"pledge {reference(harness, project_id)} {amount // 100}")
+        harness.click(alice.id, "pledge_confirm")
+    for amount in (3_000, 4_000):
+        expiring = make_project(harness.db, deadline=utcnow() + timedelta(hours=1))
+        harness.command(alice.id, f"pledge {reference(harness, expiring)} {amount // 100}")
+        harness.click(alice.id, "pledge_confirm")
+    expire_due_projects(harness.db.sessions, now=utcnow() + timedelta(hours=2))
+    harness.command(alice.id, "portfolio")
+    text = harness.reply_text(alice.id)
+    assert "€70.00 in 2 loans" in text and "2 pledges to unfunded projects came back" in text
+    assert text.count("you pledged €30.00: the project was not fully funded in time") == 1
+    assert text.count("you pledged €40.00: the project was not fully funded in time") == 1
+    assert "you lent €0.00" not in text
+    harness.open_home(alice.id)
+    home = text_of(harness.home(alice.id))
+    assert "€70.00 in 2 loans" in home and "you lent €0.00" not in home
+    assert home.count("came back to your credit") == 2
+
+
 def test_credit_withdraw_button_and_command(harness: Harness) -> None:
     alice = harness.user("alice")
     grant(harness, alice.id, 5_000)
