@@ -9,14 +9,34 @@ parsers; ``COMMANDS`` lists them, so a new group is one module and one entry.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable, Sequence
 
 from bot.cli import check, db, devtools, exports, grants, imports, jobs, outbox, people, serving
 from bot.cli.common import CommandError, Handler, Subcommands, fail
 from bot.runtime.settings import SettingsError
 
+# The exit code of a command that a signal ended, as the shell reports it: 128 + the signal.
+SIGPIPE_EXIT = 128 + 13
+SIGINT_EXIT = 128 + 2
+
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # here, where a reader that went away can still be caught
+    except BrokenPipeError:
+        # `microlend ... | head` stopped reading: stop quietly, as other Unix tools do. Python
+        # flushes stdout again at exit; pointed at /dev/null, that flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
+    except KeyboardInterrupt:
+        return SIGINT_EXIT
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -27,24 +47,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except SettingsError as error:
         return fail(str(error), code=2)
+    except BrokenPipeError:
+        raise
     except (CommandError, OSError) as error:
         return fail(str(error))
     except Exception as error:
-        if isinstance(error, _refusals()):
-            return fail(str(error))
-        raise
+        told = _told(error)
+        if told is None:
+            raise
+        return fail(told)
 
 
-def _refusals() -> tuple[type[Exception], ...]:
-    """Storage's errors whose message is for the person, imported only once something was
-    raised, so that starting a command imports none of their modules."""
+def _told(error: Exception) -> str | None:
+    """What to tell the person of one of storage's errors, or None for a bug. Their modules
+    are imported only once something was raised, so that starting a command imports none."""
+    from sqlalchemy.exc import OperationalError
+
     from storage.db.database import SchemaOutOfDate
     from storage.db.unit_of_work import Busy
     from storage.finance.exports import ExportRefused
     from storage.importing.rows import ImportFileError
     from storage.ledger.money import AmountError
 
-    return (ImportFileError, ExportRefused, SchemaOutOfDate, AmountError, Busy)
+    if isinstance(error, OperationalError):
+        return f"the database in DATABASE_URL failed: {str(error.orig).strip()}"
+    if isinstance(error, ImportFileError | ExportRefused | SchemaOutOfDate | AmountError | Busy):
+        return str(error)
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -105,6 +105,46 @@ def test_python_dash_m_bot_runs_the_command_line() -> None:
     assert "import" in done.stdout and "export" in done.stdout and "grant" in done.stdout
 
 
+@pytest.mark.parametrize("argv", [["jobs", "list"], ["outbox", "pending"]])
+def test_a_reader_that_stops_early_is_not_told_of_a_broken_pipe(
+    db: Database, argv: list[str]
+) -> None:
+    queue(db, 200)
+    read, write = os.pipe()
+    os.close(read)  # like `| head` once it has read its lines, before microlend writes
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", *argv],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[3],
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_a_database_that_does_not_answer_is_named(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{workdir / 'no such folder' / 'cli.db'}")
+    code, _out, err = run(capsys, "outbox")
+    assert code == 1
+    assert err == "microlend: the database in DATABASE_URL failed: unable to open database file\n"
+
+
+def test_ctrl_c_stops_a_command_quietly(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("bot.runtime.jobs.list_jobs", interrupted)
+    assert run(capsys, "jobs", "list") == (130, "", "")
+
+
 @pytest.mark.parametrize("argv", [[], ["frobnicate"], ["import"], ["export", "payroll"]])
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, _out, err = run(capsys, *argv)
