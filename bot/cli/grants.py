@@ -120,10 +120,7 @@ def _people(
 
     from bot.runtime.slack_directory import installation_of, unusable_people
 
-    if not settings.slack_bot_token:
-        raise CommandError(
-            "Set SLACK_BOT_TOKEN: users are checked with Slack before anything is granted."
-        )
+    settings.require("grant", "SLACK_BOT_TOKEN")
     client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     try:
         installation = installation_of(client)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.cli.common import Subcommands, command, command_group, counted
+from bot.cli.common import Subcommands, command, command_group
 from bot.runtime.settings import load_settings
 
 
@@ -23,9 +23,7 @@ def _sync(_args: argparse.Namespace) -> int:
     from storage.db.database import open_database
 
     settings = load_settings()
-    if not settings.slack_bot_token:
-        print("microlend: set SLACK_BOT_TOKEN to read Slack's directory", file=sys.stderr)
-        return 2
+    settings.require("people sync", "SLACK_BOT_TOKEN")
     client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     database = open_database(settings.database_url)
     try:
@@ -36,7 +34,7 @@ def _sync(_args: argparse.Namespace) -> int:
     finally:
         database.dispose()
     print(
-        f"people sync: {counted(result.users_seen, 'person', 'people')} "
-        f"in {counted(result.pages, 'page')}; {counted(result.lenders_updated, 'lender')} updated"
+        f"people sync: pages {result.pages:,}, people {result.users_seen:,}, "
+        f"lenders updated {result.lenders_updated:,}"
     )
     return 0

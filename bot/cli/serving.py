@@ -21,24 +21,30 @@ def add(commands: Subcommands) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from bot.runtime.serving import serve
 
-    serve(load_settings(), args.host, args.port)
+    settings = load_settings()
+    settings.require("serve", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    serve(settings, args.host, args.port)
     return 0
 
 
 def _run(_args: argparse.Namespace) -> int:
     from bot.runtime.serving import run_socket_mode
 
-    run_socket_mode(load_settings())
+    settings = load_settings()
+    settings.require("run", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    run_socket_mode(settings)
     return 0
 
 
 def _worker(_args: argparse.Namespace) -> int:
     from bot.runtime.delivery import run_worker
 
+    settings = load_settings()
+    settings.require("worker", "SLACK_BOT_TOKEN")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stats = run_worker(load_settings(), stop=stop)
+        stats = run_worker(settings, stop=stop)
     except KeyboardInterrupt:
         stop.set()
         return 0

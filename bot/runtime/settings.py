@@ -6,6 +6,8 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
 
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending.rules import LendingRules
@@ -14,6 +16,17 @@ DEFAULT_DATABASE_URL = "sqlite:///microlend.db"
 SLACK_API_URL = "https://slack.com/api/"
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+SlackSetting = Literal["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"]
+# Where a workspace admin finds each, for a command that cannot start without it.
+WHERE_TO_FIND: Mapping[SlackSetting, str] = MappingProxyType(
+    {
+        "SLACK_BOT_TOKEN": "the Bot User OAuth Token (xoxb-...) under OAuth & Permissions",
+        "SLACK_SIGNING_SECRET": "the Signing Secret under Basic Information, App Credentials",
+        "SLACK_APP_TOKEN": "an app-level token (xapp-...) with connections:write "
+        "under Basic Information, App-Level Tokens",
+    }
+)
 
 
 class SettingsError(ValueError):
@@ -39,6 +52,22 @@ class Settings:
     @property
     def currency(self) -> str:
         return self.rules.currency
+
+    def require(self, command: str, *names: SlackSetting) -> None:
+        """Refuse to start ``command`` without the Slack settings it needs, naming each missing
+        one and where to find it."""
+        given = {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+            "SLACK_APP_TOKEN": self.slack_app_token,
+        }
+        missing = [name for name in names if not given[name]]
+        if missing:
+            found = "; ".join(f"{name} is {WHERE_TO_FIND[name]}" for name in missing)
+            raise SettingsError(
+                f"{command} cannot start without {' and '.join(missing)} in the environment. "
+                f"{found}."
+            )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

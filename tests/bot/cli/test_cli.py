@@ -419,8 +419,37 @@ def test_grant_without_a_bot_token_grants_nothing(
     db: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _out, err = run(capsys, "grant", "U0ANA", "25")
-    assert code == 1 and "Set SLACK_BOT_TOKEN" in err
+    assert code == 2 and "grant cannot start without SLACK_BOT_TOKEN" in err
     assert lender_count(db) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "given", "missing"),
+    [
+        (["serve"], {}, "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET"),
+        (["serve"], {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        (["run"], {"SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN and SLACK_APP_TOKEN"),
+        (["worker"], {"SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN"),
+        (["people", "sync"], {}, "SLACK_BOT_TOKEN"),
+    ],
+)
+def test_a_command_for_slack_does_not_start_without_its_settings_and_names_them(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    given: dict[str, str],
+    missing: str,
+) -> None:
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    command = " ".join(argv)
+    assert err.startswith(
+        f"microlend: {command} cannot start without {missing} in the environment. "
+    )
+    assert all(f"{name} is " in err for name in missing.split(" and "))
 
 
 def test_demo_loads_once_and_says_what_it_loaded(
