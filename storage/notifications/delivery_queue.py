@@ -7,6 +7,11 @@ so no transaction stays open while a message is on its way. A worker that dies l
 duplicates bounded by what was in flight). On SQLite ``BEGIN IMMEDIATE`` serialises claims and
 ``with_for_update`` renders nothing, so one worker runs there.
 
+Posts to one channel (a circle's) go out one at a time, in the order their events happened: a
+post is claimed only once every earlier post to its channel is settled, so neither sender
+threads, nor several workers, nor a retry can put a later post above an earlier one. A lender's
+DMs are claimed as before: they fold into one message anyway.
+
 Every settlement is one set-based UPDATE over the ids of a message, never one per row, and
 touches only rows still held under the lease it names: a worker settling after its lease ran out
 must not undo the claim of the worker that took the rows back.
@@ -20,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import and_, case, exists, func, or_, select, tuple_, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from storage.db.engine import rowcount
 from storage.notifications.models import Notification, NotificationStatus
@@ -67,8 +72,8 @@ def claim_due(
     """
     with factory() as session, session.begin():
         # Rows a crashed worker left behind first: they are the oldest promises.
-        seeds = _lock_ids(session, _lease_expired(now), limit)
-        seeds += _lock_ids(session, _pending_due(now), limit - len(seeds))
+        seeds = _lock_ids(session, and_(_lease_expired(now), _in_turn()), limit)
+        seeds += _lock_ids(session, and_(_pending_due(now), _in_turn()), limit - len(seeds))
         if not seeds:
             return []
         ids = set(seeds)
@@ -98,6 +103,24 @@ def _pending_due(now: datetime) -> Any:
 
 def _lease_expired(now: datetime) -> Any:
     return and_(Notification.status == NotificationStatus.SENDING, Notification.lease_until < now)
+
+
+_UNSETTLED = (NotificationStatus.PENDING, NotificationStatus.SENDING)
+
+
+def _in_turn() -> Any:
+    """A DM, or a post with no earlier unsettled post to its channel (by the event's time)."""
+    earlier = aliased(Notification)
+    return or_(
+        Notification.lender_id.is_not(None),
+        ~exists().where(
+            earlier.lender_id.is_(None),
+            earlier.channel_id == Notification.channel_id,
+            earlier.status.in_(_UNSETTLED),
+            tuple_(earlier.created_at, earlier.id)
+            < tuple_(Notification.created_at, Notification.id),
+        ),
+    )
 
 
 def _lock_ids(session: Session, condition: Any, limit: int | None) -> list[int]:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,7 +35,20 @@ class Notification(Base):
     __tablename__ = "notifications"
     # Claims take the oldest due rows in (due_at, id) order: with id in the index a claim reads
     # its batch, not every due row of a round (which all share one due_at) to sort them.
-    __table_args__ = (Index("ix_notifications_status_due_at_id", "status", "due_at", "id"),)
+    __table_args__ = (
+        Index("ix_notifications_status_due_at_id", "status", "due_at", "id"),
+        # A claim asks of each channel post whether an earlier one to its channel is unsettled
+        # (storage.notifications.delivery_queue); DMs, the bulk of the rows, stay out of it.
+        Index(
+            "ix_notifications_channel_posts",
+            "channel_id",
+            "status",
+            "created_at",
+            "id",
+            postgresql_where=text("lender_id IS NULL"),
+            sqlite_where=text("lender_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.db.database import Database
 from storage.notifications import delivery_queue, outbox
 from storage.notifications.delivery_queue import Claimed, OutboxView
 from storage.notifications.kinds import Kind
+from storage.notifications.models import Notification
 from tests.factories import make_lender
 
 NOW = datetime(2026, 1, 7, 10, 0)
@@ -103,3 +105,65 @@ def test_failures_back_off_then_die_and_an_operator_revives(db: Database) -> Non
     assert again.attempts == 0
     assert mark_sent(db, again, at=moment) == 1
     assert not delivery_queue.revive(db.sessions, dead.id, now=moment)  # sent stays sent
+
+
+def post(db: Database, channel: str, key: str, *, happened: datetime) -> None:
+    """A circle's post, queued when its event happened."""
+    with db.sessions() as session, session.begin():
+        outbox.enqueue(
+            session,
+            dedupe_key=key,
+            kind=Kind.CIRCLE_FUNDED,
+            payload={},
+            now=happened,
+            channel_id=channel,
+        )
+
+
+def keys_claimed(db: Database, *, at: datetime, limit: int = 10) -> dict[str, Claimed]:
+    rows = delivery_queue.claim_due(db.sessions, now=at, lease=LEASE, limit=limit)
+    with db.sessions() as session:
+        keys = dict(
+            session.execute(
+                select(Notification.id, Notification.dedupe_key).where(
+                    Notification.id.in_([row.id for row in rows])
+                )
+            ).all()
+        )
+    return {keys[row.id]: row for row in rows}
+
+
+def test_posts_to_a_channel_are_claimed_one_at_a_time_in_the_order_they_happened(
+    db: Database,
+) -> None:
+    lender = make_lender(db)
+    # Queued out of order (a slower transaction commits its earlier event later).
+    post(db, "C0ANDES", "second", happened=NOW - timedelta(minutes=2))
+    post(db, "C0ANDES", "first", happened=NOW - timedelta(minutes=3))
+    post(db, "C0ANDES", "third", happened=NOW - timedelta(minutes=1))
+    post(db, "C0LIMA", "lima", happened=NOW - timedelta(minutes=1))
+    for key in ("dm:a", "dm:b"):
+        queue(db, lender, key)
+
+    claimed = keys_claimed(db, at=NOW)
+    assert set(claimed) == {"first", "lima", "dm:a", "dm:b"}
+    assert keys_claimed(db, at=NOW) == {}  # "second" waits while "first" is on its way
+
+    for row in claimed.values():
+        assert mark_sent(db, row, at=NOW) == 1
+    second = keys_claimed(db, at=NOW)["second"]
+    retry_at = NOW + timedelta(minutes=10)
+    assert fail(db, second, error="timed out", retry_at=retry_at) == 1
+    assert keys_claimed(db, at=NOW + timedelta(minutes=5)) == {}  # "third" waits its turn
+    assert set(keys_claimed(db, at=retry_at)) == {"second"}
+
+
+def test_a_channel_moves_on_past_a_dead_post_and_a_crashed_workers_lease(db: Database) -> None:
+    post(db, "C0ANDES", "first", happened=NOW - timedelta(minutes=2))
+    post(db, "C0ANDES", "second", happened=NOW - timedelta(minutes=1))
+    first = keys_claimed(db, at=NOW)["first"]
+    later = NOW + LEASE + timedelta(seconds=1)
+    # The worker died: the lease runs out and "first" is taken back before "second".
+    first = keys_claimed(db, at=later)["first"]
+    delivery_queue.kill(db.sessions, [first.id], lease_until=first.lease_until, error="gone")
+    assert set(keys_claimed(db, at=later)) == {"second"}
