@@ -28,3 +28,8 @@ def test_each_kind_says_who_reads_it() -> None:
     for kind in (Kind.FUNDED, Kind.EXPIRED, Kind.DEFAULTED):
         assert kind.in_circles.audience is Audience.CHANNEL
     assert Kind.of("no such kind") is None
+
+
+def test_the_new_lead_of_a_circle_hears_by_dm_not_in_the_channel() -> None:
+    assert Kind.NEW_LEAD.audience is Audience.LENDER
+    assert Kind.INVITE.audience is Audience.LENDER
