@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bot.cli import check, db, devtools, exports, grants, imports, jobs, outbox, people, serving
-from bot.cli.common import CommandError, Handler, Subcommands, fail
-from bot.runtime.settings import SettingsError
+from bot.cli.common import CommandError, DefaultsShown, Handler, Subcommands, fail
+from bot.runtime.settings import DEFAULT_DATABASE_URL, SettingsError
 
 # The exit code of a command that a signal ended, as the shell reports it: 128 + the signal.
 SIGPIPE_EXIT = 128 + 13
@@ -80,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="microlend",
         description="Run the microlend programme: database, imports, exports and grants.",
-        epilog="Settings come from the environment (DATABASE_URL, MICROLEND_CURRENCY, ...).",
+        epilog="Settings come from the environment: DATABASE_URL (default: "
+        f"{DEFAULT_DATABASE_URL}), MICROLEND_CURRENCY, SLACK_BOT_TOKEN, ... "
+        "(see Settings in the README).",
+        formatter_class=DefaultsShown,
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for add in COMMANDS:

@@ -25,7 +25,7 @@ def add(commands: Subcommands) -> None:
         type=int,
         default=SHOWN,
         metavar="N",
-        help=f"rows shown for each broken rule (default {SHOWN})",
+        help="rows shown for each broken rule",
     )
 
 

@@ -55,14 +55,27 @@ def opened() -> Iterator[tuple[Settings, Database]]:
         database.dispose()
 
 
+class DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that ends each option's text with its default, unless it has none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def command_group(commands: Subcommands, name: str, help_text: str) -> Subcommands:
     """A command with its own subcommands, like ``import projects``."""
-    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser = commands.add_parser(
+        name, help=help_text, description=help_text, formatter_class=DefaultsShown
+    )
     return parser.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
 
 
 def command(commands: Subcommands, name: str, help_text: str, handler: Handler) -> Any:
-    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser = commands.add_parser(
+        name, help=help_text, description=help_text, formatter_class=DefaultsShown
+    )
     parser.set_defaults(handler=handler)
     return parser
 

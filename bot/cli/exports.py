@@ -20,16 +20,25 @@ def add(commands: Subcommands) -> None:
     payroll = command(
         group, "payroll", "New money to collect through payroll for a month.", _export_payroll
     )
-    payroll.add_argument("--month", required=True, help="the month, as YYYY-MM")
-    payroll.add_argument("--output", type=Path, help="the file (default payroll-YYYY-MM.csv)")
+    payroll.add_argument("--month", required=True, metavar="YYYY-MM", help="the month")
+    payroll.add_argument(
+        "--output", type=Path, metavar="FILE", help="the file (default: payroll-YYYY-MM.csv)"
+    )
     payouts = command(
         group,
         "payouts",
         "A new batch of withdrawals to pay out, or an earlier one.",
         _export_payouts,
     )
-    payouts.add_argument("--batch", type=int, metavar="ID", help="write earlier batch ID again")
-    payouts.add_argument("--output", type=Path, help="the file (default payouts-ID.csv)")
+    payouts.add_argument(
+        "--batch",
+        type=int,
+        metavar="ID",
+        help="write earlier batch ID again (default: make a new batch)",
+    )
+    payouts.add_argument(
+        "--output", type=Path, metavar="FILE", help="the file (default: payouts-ID.csv)"
+    )
 
 
 def _export_payroll(args: argparse.Namespace) -> int:

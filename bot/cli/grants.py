@@ -48,9 +48,11 @@ def add(commands: Subcommands) -> None:
     grant.add_argument("amount", metavar="AMOUNT", help="the credit for each, like 25.00")
     grant.add_argument("--file", type=Path, help="user ids, one per line: USER_ID[,TEAM_ID]")
     grant.add_argument(
-        "--team", help="the workspace the users are in; must be the installed one (checked)"
+        "--team",
+        help="the workspace the users are in; must be the installed one (checked; default: "
+        "the workspace SLACK_BOT_TOKEN is installed in)",
     )
-    grant.add_argument("--reason", default="manual", help="why (default: manual)")
+    grant.add_argument("--reason", default="manual", help="why")
 
 
 def _grant(args: argparse.Namespace) -> int:

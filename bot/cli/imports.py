@@ -35,13 +35,14 @@ def add(commands: Subcommands) -> None:
         choices=Choices(_formats),
         default="kiva",
         metavar="FORMAT",
-        help="kiva: Kiva's loan data (default); csv or json (JSON Lines): microlend's format",
+        help="kiva: Kiva's loan data; csv or json (JSON Lines): microlend's format",
     )
     projects.add_argument(
         "--usd-rate",
         type=_rate,
         metavar="R",
-        help="how much of the platform currency one USD buys (Kiva amounts are in USD)",
+        help="how much of the platform currency one USD buys (Kiva amounts are in USD; "
+        "default: 1 if MICROLEND_CURRENCY is USD, else required for Kiva files)",
     )
     repayments = command(
         group,

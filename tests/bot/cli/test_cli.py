@@ -93,6 +93,28 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str], command: lis
     assert out.startswith(f"usage: microlend {' '.join(command)}".rstrip())
 
 
+HELP_DEFAULTS = {
+    "": ["DATABASE_URL (default: sqlite:///microlend.db)"],
+    "check": ["rule (default: 20)"],
+    "import projects": ["format (default: kiva)", "default: 1 if MICROLEND_CURRENCY is USD"],
+    "export payroll": ["(default: payroll-YYYY-MM.csv)"],
+    "export payouts": ["(default: make a new batch)", "(default: payouts-ID.csv)"],
+    "grant": ["why (default: manual)", "default: the workspace SLACK_BOT_TOKEN is installed in"],
+    "serve": ["listen on (default: 0.0.0.0)", "listen on (default: 3000)"],
+    "outbox": ["again (default: pending)", "at most (default: 50)"],
+}
+
+
+@pytest.mark.parametrize(("command", "defaults"), HELP_DEFAULTS.items())
+def test_help_shows_the_defaults(
+    capsys: pytest.CaptureFixture[str], command: str, defaults: list[str]
+) -> None:
+    code, out, _err = run(capsys, *command.split(), "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "(default: None)" not in text
+    assert all(default in text for default in defaults)
+
+
 def test_python_dash_m_bot_runs_the_command_line() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bot", "--help"],
