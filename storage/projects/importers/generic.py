@@ -43,6 +43,7 @@ from storage.importing.rows import (
     whole_number,
 )
 from storage.ledger.money import AmountError, parse_amount
+from storage.projects.importers.cleaning import cleaned
 from storage.projects.importers.project_rows import (
     MAX_TERM_MONTHS,
     PURPOSE_LIMIT,
@@ -78,9 +79,21 @@ OPTIONAL = (
 )
 COLUMNS = REQUIRED + OPTIONAL
 REFERENCE_PREFIX = "P"
+# The columns of free text and of names, cleaned of junk before they are checked.
+TEXT_COLUMNS = ("purpose",)
+NAME_COLUMNS = (
+    "borrower",
+    "country",
+    "region",
+    "sector",
+    "activity",
+    "partner_name",
+    "partner_country",
+)
 
 
-def parse_row(row: SourceRow, *, currency: str) -> ProjectRow:
+def parse_row(source: SourceRow, *, currency: str) -> ProjectRow:
+    row = cleaned(source, texts=TEXT_COLUMNS, names=NAME_COLUMNS)
     external_id = _external_id(row)
     country = text(row, "country", 100)
     who = borrowers(row, "borrower_genders")

@@ -20,6 +20,7 @@ from storage.importing.rows import (
     whole_number,
 )
 from storage.ledger.money import DEFAULT_MAXIMUM, AmountError, cents_from_decimal
+from storage.projects.importers.cleaning import cleaned
 from storage.projects.importers.project_rows import (
     MAX_TERM_MONTHS,
     PURPOSE_LIMIT,
@@ -54,6 +55,9 @@ SOURCE = "kiva"
 # Operands of at most 40 digits each: a product of 100 digits is always exact.
 _EXACT = Context(prec=100, traps=[Inexact])
 MAX_RATE = Decimal(100_000)
+# The columns of free text and of names, cleaned of junk before they are checked.
+TEXT_COLUMNS = ("use",)
+NAME_COLUMNS = ("activity", "sector", "country", "region", "tags")
 
 
 def check_rate(rate: Decimal) -> None:
@@ -61,7 +65,8 @@ def check_rate(rate: Decimal) -> None:
         raise ImportFileError(f"The USD rate must be a positive number, not {rate}.")
 
 
-def parse_row(row: SourceRow, *, usd_rate: Decimal) -> ProjectRow:
+def parse_row(source: SourceRow, *, usd_rate: Decimal) -> ProjectRow:
+    row = cleaned(source, texts=TEXT_COLUMNS, names=NAME_COLUMNS)
     kiva_id = _kiva_id(row)
     country = text(row, "country", 100)
     activity = text(row, "activity", 100)

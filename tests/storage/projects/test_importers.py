@@ -104,6 +104,46 @@ def test_the_kiva_sample_loads_whole_with_exact_amounts_and_reimports_unchanged(
     assert all_projects(db) == before
 
 
+# What the sample's texts hold that no author wrote (see storage/projects/importers/cleaning.py).
+SOURCE_JUNK = ("  ", "\t", "\n", "\xa0", "\u200e", "[True", "u'", "approved by VIVA QA")
+
+
+def test_the_kiva_sample_is_stored_without_its_junk(db: Database) -> None:
+    source = {row["id"]: row for row in csv.DictReader(io.StringIO(KIVA_SAMPLE.read_text()))}
+    assert sum(any(junk in row["use"] for junk in SOURCE_JUNK) for row in source.values()) > 30
+    kiva(db, KIVA_SAMPLE.read_bytes())
+    with db.sessions() as session:
+        stored = session.execute(select(Project.external_id, Project.purpose, Project.region))
+        texts = {kiva_id: (purpose, region or "") for kiva_id, purpose, region in stored}
+    assert texts["1340250"][0] == "to start a turducken farm."
+    assert texts["924564"][0] == "to buy two dairy cows"
+    for kiva_id, (purpose, region) in texts.items():
+        assert not any(junk in purpose or junk in region for junk in SOURCE_JUNK), kiva_id
+        assert purpose == purpose.strip() and purpose, kiva_id
+
+
+def test_microlends_formats_are_cleaned_too(sqlite_db: Database) -> None:
+    rows = [
+        generic_row(
+            purpose="<p>to buy wool&nbsp;&amp; dyes</p>\x07",
+            borrower="Maria\u200e  Quispe",
+            country="Peru\xa0",
+            partner_name="Caja&#32;Andina",
+        ),
+        generic_row(external_id="MFI-002", purpose="[u'to buy a loom']", region="\tPuno\n"),
+    ]
+    report = generic(sqlite_db, csv_file(*rows))
+    assert (report.loaded, report.skipped) == (2, 0)
+    first, second = project_by(sqlite_db, "MFI-001"), project_by(sqlite_db, "MFI-002")
+    assert (first.purpose, first.borrower, first.country) == (
+        "to buy wool & dyes",
+        "Maria Quispe",
+        "Peru",
+    )
+    assert partner_of(sqlite_db, first).name == "Caja Andina"
+    assert (second.purpose, second.region, second.country) == ("to buy a loom", "Puno", "Peru")
+
+
 def kiva_file(*rows: dict[str, str]) -> bytes:
     header = KIVA_SAMPLE.read_text().splitlines()[0].split(",")
     out = io.StringIO()
