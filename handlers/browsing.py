@@ -68,7 +68,7 @@ def _names(value: object) -> tuple[str, ...] | None:
 
 def _flags(value: object) -> frozenset[Flag] | None:
     known = set(Flag)
-    if not isinstance(value, list) or not all(flag in known for flag in value):
+    if not isinstance(value, list) or not all(isinstance(f, str) and f in known for f in value):
         return None
     return frozenset(Flag(flag) for flag in value)
 

@@ -118,6 +118,7 @@ def test_a_page_emptied_since_it_was_offered_says_so_and_leads_back(harness: Har
         json.dumps({"p": 1, "c": [7], "s": [], "x": []}),
         json.dumps({"p": 1, "c": ["x" * 101], "s": [], "x": []}),
         json.dumps({"p": 1, "c": [], "s": [], "x": ["yes"]}),
+        json.dumps({"p": 1, "c": [], "s": [], "x": [["women"]]}),
         json.dumps({"p": 1, "c": [], "s": [], "x": [], "admin": True}),
     ],
 )
