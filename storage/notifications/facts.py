@@ -214,6 +214,11 @@ def lender_news(
 
 def _news(available: int, pieces: _Pieces) -> LenderNews:
     lists = {name: tuple(stakes) for name, stakes in pieces.lists.items()}
+    # A project that has started repaying by the time the news goes out is told by its
+    # repayment; "fully funded: will now be disbursed" beside it would be stale.
+    repaying = {stake.project.id for stake in lists.get("repayments", ())}
+    if "funded" in lists:
+        lists["funded"] = tuple(s for s in lists["funded"] if s.project.id not in repaying)
     return LenderNews(
         available=available,
         invites=tuple(pieces.invites),
