@@ -11,8 +11,6 @@ from storage.db.database import Database
 from storage.lending import portfolio
 from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.rules import LendingRules
-from storage.projects import catalogue
-from storage.projects.catalogue import BrowseFilters
 from storage.projects.models import RepaymentInterval
 from storage.repayments.recording import RepaymentInput, record_repayments
 from tests.factories import make_lender, make_project
@@ -51,19 +49,6 @@ def test_impact_totals(db: Database) -> None:
         impact = portfolio.lender_portfolio(session, lender_id).impact
     assert (impact.loans, impact.entrepreneurs, impact.women) == (2, 2, 1)
     assert (impact.countries, impact.sectors, impact.lent) == (2, 2, 6_000)
-
-
-def test_browse_pages_and_filters(db: Database) -> None:
-    ids = [make_project(db, country="Peru") for _ in range(3)]
-    make_project(db, country="Senegal")
-    now = utcnow()
-    with db.sessions() as session:
-        first = catalogue.browse(session, BrowseFilters(country="peru"), now, per_page=2)
-        second = catalogue.browse(session, BrowseFilters(country="PERU"), now, page=1, per_page=2)
-        choices = catalogue.filter_choices(session, now)
-    assert first.has_more and not second.has_more
-    assert {c.id for c in first.cards + second.cards} == set(ids)
-    assert choices.countries == ("Peru", "Senegal")
 
 
 def _next_share(db: Database, lender_id: int) -> tuple[int | None, int]:
