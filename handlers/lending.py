@@ -8,7 +8,7 @@ intent id that is the pledge's idempotency key, so a second click or a replay mo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -34,6 +34,7 @@ from storage.ledger.money import AmountError, parse_amount
 from storage.lending import portfolio
 from storage.lending.lenders import SlackIdentity
 from storage.lending.pledges import PledgePlan, PledgeRequest, plan_pledge, pledge
+from storage.lending.portfolio import CircleChoice
 from storage.projects import catalogue
 from storage.projects.catalogue import ProjectCard
 from storage.projects.references import find_project
@@ -63,12 +64,24 @@ class PledgeIntent:
             return None
         return cls(data["p"], data["a"], circle, str(data["i"]))
 
+    def counting_for(self, circle_id: int | None) -> PledgeIntent:
+        """The same intent counted for another circle (or none): still one pledge at most."""
+        return replace(self, circle_id=circle_id)
+
 
 @dataclass(frozen=True)
 class Proposal:
     card: ProjectCard
     plan: PledgePlan
     intent: PledgeIntent
+    # The lender's circles, any of which (or none) the pledge may count for.
+    circles: tuple[CircleChoice, ...] = ()
+
+
+def channel_circle(circles: tuple[CircleChoice, ...], channel_id: str | None) -> int | None:
+    """The circle of the channel the lender is lending from, if they belong to it: a pledge
+    made there counts for it unless they choose otherwise."""
+    return next((c.id for c in circles if channel_id and c.channel_id == channel_id), None)
 
 
 def _request(identity: SlackIdentity, intent: PledgeIntent) -> PledgeRequest:
@@ -86,7 +99,8 @@ def propose(services: Services, identity: SlackIdentity, intent: PledgeIntent) -
             plan = plan_pledge(session, _request(identity, intent), services.rules, now)
         except Refused as refused:
             return refused.refusal.message
-    return Proposal(card, plan, intent)
+        circles = portfolio.lender_circles(session, identity)
+    return Proposal(card, plan, intent, circles)
 
 
 def _amount(services: Services, text: str) -> int | str:
@@ -111,7 +125,10 @@ def pledge_command(request: CommandRequest) -> Reply:
             found = find_project(session, request.args[0])
         except Refused as refused:
             return problem(refused.refusal.message, BROWSE_HINT)
-    intent = PledgeIntent(found.id, amount, None, new_intent())
+        circles = portfolio.lender_circles(session, request.identity)
+    intent = PledgeIntent(
+        found.id, amount, channel_circle(circles, request.channel_id), new_intent()
+    )
     proposal = propose(services, request.identity, intent)
     if isinstance(proposal, str):
         return problem(proposal)
@@ -137,10 +154,10 @@ def confirm_pledge(
 
 
 def open_pledge_modal(
-    client: WebClient, services: Services, identity: SlackIdentity, trigger_id: str, value: str
+    client: WebClient, services: Services, identity: SlackIdentity, body: dict[str, Any]
 ) -> None:
     """The Lend button: a modal with the amount, how it is paid, and the circle it counts for."""
-    data = ids_from(value, "project")
+    data = ids_from(button_value(body), "project")
     with services.db.reads() as session:
         card = data and catalogue.open_card(session, data["project"], services.clock())
         available = portfolio.balances(session, identity).available
@@ -150,17 +167,19 @@ def open_pledge_modal(
             "error_modal.json.j2", problem="That project is no longer raising money."
         )
     else:
-        circle = data.get("circle") if data else None
+        # The circle the button names (a circle's featured project), else the channel's own.
+        named = data.get("circle") if data else None
+        chosen = named if any(c.id == named for c in circles) else None
         modal = services.view(
             "pledge_modal.json.j2",
             card=card,
             available=available,
             circles=circles,
-            chosen_circle=circle if any(c.id == circle for c in circles) else None,
+            chosen_circle=chosen or channel_circle(circles, body.get("channel", {}).get("id")),
             minimum=services.rules.min_pledge,
             suggested=min(services.rules.min_pledge, card.still_needed),
         )
-    client.views_open(trigger_id=trigger_id, view=modal)
+    client.views_open(trigger_id=body["trigger_id"], view=modal)
 
 
 def submit_pledge_modal(
@@ -190,8 +209,21 @@ def register(app: App, services: Services, subcommands: Subcommands) -> None:
 
     @on_action(app, "lend")
     def on_lend(body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
-        identity = identity_of(context, body)
-        open_pledge_modal(client, services, identity, body["trigger_id"], button_value(body))
+        open_pledge_modal(client, services, identity_of(context, body), body)
+
+    @on_action(app, "pledge_circle")
+    def on_circle_chosen(body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+        option = (body.get("actions") or [{}])[0].get("selected_option") or {}
+        intent = PledgeIntent.from_value(str(option.get("value", "")))
+        if intent is None:
+            respond_with(respond, problem("That choice has expired; pledge again.").message)
+            return
+        proposal = propose(services, identity_of(context, body), intent)
+        if isinstance(proposal, str):
+            respond_with(respond, problem(proposal).message, replace_original=True)
+            return
+        confirm = services.message("pledge_confirm.json.j2", proposal=proposal)
+        respond_with(respond, confirm, replace_original=True)
 
     @on_action(app, "pledge_confirm")
     def on_confirm(

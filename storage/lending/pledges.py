@@ -51,6 +51,7 @@ class PledgePlan:
     # What the project still needs after this pledge.
     still_needed: int
     circle_id: int | None
+    circle_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class PledgeResult:
     still_needed: int
     funded_project: bool
     circle_id: int | None
+    circle_name: str | None = None
 
 
 def pledge(
@@ -109,8 +111,10 @@ def plan_pledge(
         raise Refused("unknown_project", "There is no such project.")
     _check_amount(project, request.amount, rules, now)
     lender_id = known_lender_id(session, request.lender)
+    circle_name = None
     if request.circle_id is not None:
         _check_member(session, request.circle_id, lender_id)
+        circle_name = session.get_one(Circle, request.circle_id).name
     available = balances(session, lender_id).available if lender_id is not None else 0
     from_credit, from_payroll = split_payment(available, request.amount)
     if from_payroll and request.credit_only:
@@ -132,6 +136,7 @@ def plan_pledge(
         from_payroll=from_payroll,
         still_needed=project.amount - project.funded - request.amount,
         circle_id=request.circle_id,
+        circle_name=circle_name,
     )
 
 
@@ -181,6 +186,7 @@ def _pledge(
         still_needed=left,
         funded_project=left == 0,
         circle_id=request.circle_id,
+        circle_name=plan.circle_name,
     )
 
 

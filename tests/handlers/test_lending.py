@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import uuid
@@ -16,6 +17,7 @@ from bot.runtime.delivery import DeliverySettings, DeliveryWorker
 from bot.runtime.send_limiter import RateLimits, WorkspaceRateLimiter
 from bot.runtime.slack_client import SlackClient
 from handlers.lending import PledgeIntent
+from storage.circles.models import Circle
 from storage.db.clock import utcnow
 from storage.lending.credit import grant_credit
 from storage.lending.lenders import SlackIdentity, choose_preferences, find_lender
@@ -500,3 +502,80 @@ def test_a_pledge_intent_refuses_a_circle_that_is_not_an_id(circle: object) -> N
     value = json.dumps({"p": 1, "a": 2_000, "c": circle, "i": uuid.uuid4().hex})
     assert PledgeIntent.from_value(value) is None
     assert PledgeIntent.from_value(value.replace(json.dumps(circle), "7")) is not None
+
+
+def _circle_in(harness: Harness, lead: str, member: str) -> tuple[str, int]:
+    channel = harness.channel("team-andes", [lead, member])
+    harness.command(lead, "circle create Team *Andes*", channel)
+    harness.command(member, "circle join", channel)
+    with harness.db.sessions() as session:
+        circle_id = session.execute(select(Circle.id)).scalar_one()
+    return channel, circle_id
+
+
+def _pledged_circles(harness: Harness) -> list[int | None]:
+    with harness.db.sessions() as session:
+        return list(session.execute(select(Pledge.circle_id).order_by(Pledge.id)).scalars())
+
+
+def test_a_pledge_in_a_circles_channel_counts_for_it_and_says_so(harness: Harness) -> None:
+    lead, ana = harness.user("lea"), harness.user("ana")
+    channel, circle_id = _circle_in(harness, lead.id, ana.id)
+    project_id = make_project(harness.db, amount=10_000)
+    grant(harness, ana.id, 5_000)
+    harness.command(ana.id, f"pledge {reference(harness, project_id)} 25", channel)
+    confirmation = text_of(harness.reply(ana.id))
+    # The name is shown as written, its own asterisks unable to end the bold around it.
+    assert "It counts for the circle *Team ∗Andes∗*" in confirmation
+    harness.click(ana.id, "pledge_confirm")
+    assert "It counts for the circle *Team ∗Andes∗*." in harness.reply_text(ana.id)
+    assert _pledged_circles(harness) == [circle_id]
+
+
+def test_the_lender_may_count_a_pledge_for_no_circle_and_still_lends_once(
+    harness: Harness,
+) -> None:
+    lead, ana = harness.user("lea"), harness.user("ana")
+    channel, _circle_id = _circle_in(harness, lead.id, ana.id)
+    project_id = make_project(harness.db, amount=10_000)
+    grant(harness, ana.id, 5_000)
+    harness.command(ana.id, f"pledge {reference(harness, project_id)} 25", channel)
+    confirmation = copy.deepcopy(harness.reply(ana.id))  # the message is replaced in place
+    (none,) = [
+        option["value"]
+        for block in confirmation.blocks
+        for element in block.get("elements", [])
+        if element.get("action_id") == "pledge_circle"
+        for option in element["options"]
+        if option["text"]["text"] == "No circle"
+    ]
+    harness.click(ana.id, "pledge_circle", none)
+    assert "It counts for no circle" in harness.reply_text(ana.id)
+    harness.click(ana.id, "pledge_confirm")
+    harness.click(ana.id, "pledge_confirm", within=confirmation)  # the first version, replayed
+    assert _pledged_circles(harness) == [None]
+
+
+def test_a_pledge_elsewhere_or_by_a_non_member_counts_for_no_circle(harness: Harness) -> None:
+    lead, ana, bea = harness.user("lea"), harness.user("ana"), harness.user("bea")
+    channel, _circle_id = _circle_in(harness, lead.id, ana.id)
+    project_id = make_project(harness.db, amount=10_000)
+    for user in (ana, bea):
+        grant(harness, user.id, 5_000)
+    harness.command(ana.id, f"pledge {reference(harness, project_id)} 25")  # not in the channel
+    assert "It counts for no circle" in harness.reply_text(ana.id)
+    harness.command(bea.id, f"pledge {reference(harness, project_id)} 25", channel)
+    assert "circle" not in harness.reply_text(bea.id)
+
+
+def test_lend_on_a_circle_post_preselects_the_channels_circle(harness: Harness) -> None:
+    lead, ana = harness.user("lea"), harness.user("ana")
+    channel, circle_id = _circle_in(harness, lead.id, ana.id)
+    project_id = make_project(harness.db, amount=10_000)
+    harness.command(lead.id, f"circle feature {reference(harness, project_id)}", channel)
+    harness.click(ana.id, "lend", within=harness.slack.messages(channel)[-1])
+    modal = harness.modal(ana.id).to_slack(harness.slack.config)
+    (select_element,) = [
+        block["element"] for block in modal["blocks"] if block.get("block_id") == "circle"
+    ]
+    assert select_element["initial_option"]["value"] == str(circle_id)
