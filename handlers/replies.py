@@ -16,6 +16,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from handlers.context import Reply, Services
+from storage.circles.statistics import circle_totals
 from storage.lending import portfolio
 from storage.lending.lenders import SlackIdentity
 from storage.projects import catalogue
@@ -94,9 +95,15 @@ def home_view(services: Services, identity: SlackIdentity) -> dict[str, Any]:
         held = portfolio.lender_portfolio(session, identity, limit=HOME_LOANS)
         featured = catalogue.featured(session, now, limit=FEATURED)
         circles = portfolio.lender_circles(session, identity)
+        together = circle_totals(session, [circle.id for circle in circles])
         totals = portfolio.company_totals(session)
     return services.view(
-        "home.json.j2", portfolio=held, featured=featured, circles=circles, totals=totals
+        "home.json.j2",
+        portfolio=held,
+        featured=featured,
+        circles=circles,
+        together=together,
+        totals=totals,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -81,6 +82,25 @@ LEADERBOARD_SIZE = 10
 
 
 @dataclass(frozen=True)
+class CircleTotals:
+    """What a circle's members have lent for it (refunded pledges count as nothing lent)."""
+
+    lent: int = 0
+    projects: int = 0
+
+
+def circle_totals(session: Session, circle_ids: Collection[int]) -> dict[int, CircleTotals]:
+    """Each circle's totals in one statement: what `/lend circle` and the Home tab show."""
+    rows = session.execute(
+        select(Pledge.circle_id, func.sum(Pledge.amount), func.count(Pledge.project_id.distinct()))
+        .where(Pledge.circle_id.in_(set(circle_ids)), Pledge.refunded.is_(False))
+        .group_by(Pledge.circle_id)
+    ).all()
+    found = {circle: CircleTotals(int(lent), projects) for circle, lent, projects in rows}
+    return {circle: found.get(circle, CircleTotals()) for circle in circle_ids}
+
+
+@dataclass(frozen=True)
 class CircleStats:
     circle: CircleInfo
     members: int
@@ -123,11 +143,7 @@ def _stats(session: Session, circle: Circle) -> CircleStats:
         select(func.count()).where(CircleMember.circle_id == circle.id)
     ).scalar_one()
     live = (Pledge.circle_id == circle.id) & Pledge.refunded.is_(False)
-    lent, projects = session.execute(
-        select(
-            func.coalesce(func.sum(Pledge.amount), 0), func.count(Pledge.project_id.distinct())
-        ).where(live)
-    ).one()
+    totals = circle_totals(session, [circle.id])[circle.id]
     countries = session.execute(
         select(Project.country)
         .join(Pledge, Pledge.project_id == Project.id)
@@ -135,7 +151,8 @@ def _stats(session: Session, circle: Circle) -> CircleStats:
         .group_by(Project.country)
         .order_by(Project.country)
     ).scalars()
-    return CircleStats(circle_info(session, circle), members, int(lent), projects, tuple(countries))
+    info = circle_info(session, circle)
+    return CircleStats(info, members, totals.lent, totals.projects, tuple(countries))
 
 
 def leaderboard(

@@ -447,3 +447,23 @@ def test_a_forged_join_button_opens_no_circle_whose_channel_one_is_not_in(
 def circle_id_in(harness: Harness, channel: str) -> int:
     with harness.db.sessions() as session:
         return session.execute(select(Circle.id).where(Circle.channel_id == channel)).scalar_one()
+
+
+def test_home_shows_each_circle_what_the_circle_command_shows(
+    harness: Harness, team: tuple[str, str, str]
+) -> None:
+    lead, ana, channel = team
+    create(harness, lead, channel)
+    harness.command(ana, "circle join", channel)
+    projects = [make_project(harness.db, amount=10_000) for _ in range(2)]
+    # Two pledges for the circle, one of them to a project that then expires; one outside it.
+    doomed = make_project(harness.db, deadline=utcnow() + timedelta(hours=1))
+    for project_id, where in [(projects[0], channel), (doomed, channel), (projects[1], None)]:
+        pledge_for_circle(harness, ana, where, project_id, 2_500)
+    expire_due_projects(harness.db.sessions, now=utcnow() + timedelta(hours=2))
+    harness.command(ana, "circle", channel)
+    assert "*Lent together*\n€25.00" in harness.reply_text(ana)
+    harness.open_home(ana)
+    home = text_of(harness.home(ana))
+    assert f"<#{channel}> · €25.00 lent together to 1 project" in home
+    assert "Everyone in the programme has lent €50.00 to 2 projects." in home
