@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 
 from bot.runtime.jobs import JOBS, JobContext, JobSchedule, list_jobs, run_job
 from bot.runtime.scheduler import ADVISORY_LOCK_KEY, Leadership, build_scheduler
-from storage.circles.models import Circle
+from storage.circles.models import Circle, CircleMember
 from storage.db.database import Database
 from storage.lending.credit import grant_credit
 from storage.lending.models import Lender
@@ -72,16 +72,18 @@ def test_circle_summaries_weekly_unless_turned_off(db: Database, rules: LendingR
     with db.sessions() as session, session.begin():
         workspace_id = session.get(Lender, lead).workspace_id  # type: ignore[union-attr]
         for number, summary in enumerate((True, False)):
-            session.add(
-                Circle(
-                    workspace_id=workspace_id,
-                    channel_id=f"C{number}",
-                    name=f"Circle {number}",
-                    lead_id=lead,
-                    weekly_summary=summary,
-                    created_at=START,
-                )
+            circle = Circle(
+                workspace_id=workspace_id,
+                channel_id=f"C{number}",
+                name=f"Circle {number}",
+                lead_id=lead,
+                weekly_summary=summary,
+                created_at=START,
             )
+            session.add(circle)
+            session.flush()
+            # A circle nobody belongs to any more is closed and gets no summary.
+            session.add(CircleMember(circle_id=circle.id, lender_id=lead, joined_at=START))
     for _ in range(2):
         run_job(context(db, rules, START), "circle-summaries")
     assert queued(db, "circle_summary") == 1
