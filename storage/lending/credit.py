@@ -9,6 +9,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.clock import utcnow
+from storage.db.proposals import Proposal, propose, require_proposed
 from storage.db.unit_of_work import Outcome, Refused, run
 from storage.ledger.accounts import lender_accounts, lender_balance, system_account
 from storage.ledger.models import AccountKind
@@ -29,11 +30,41 @@ class GrantResult:
 
 
 @dataclass(frozen=True)
+class GrantPlan:
+    """What a grant would do, for its confirmation: the lender is told by DM."""
+
+    amount: int
+
+
+@dataclass(frozen=True)
 class WithdrawResult:
     lender_id: int
     payout_request_id: int
     amount: int
     available: int
+
+
+def plan_grant(amount: int) -> GrantPlan:
+    if amount <= 0:
+        raise Refused("amount_not_positive", "A grant must be a positive amount.")
+    return GrantPlan(amount)
+
+
+def _grant_params(lender: LenderRef, amount: int, reason: str) -> dict[str, object]:
+    return {"lender": lender_param(lender), "amount": amount, "reason": reason}
+
+
+def propose_grant(
+    factory: sessionmaker[Session],
+    proposal: Proposal,
+    lender: LenderRef,
+    amount: int,
+    *,
+    reason: str,
+) -> Outcome[GrantPlan]:
+    """The grant's plan, kept for the Confirm of ``proposal`` (see ``storage.db.proposals``)."""
+    params = _grant_params(lender, amount, reason)
+    return propose(factory, proposal, "grant", params, lambda _s: plan_grant(amount), GrantPlan)
 
 
 def grant_credit(
@@ -44,13 +75,17 @@ def grant_credit(
     key: str,
     reason: str,
     now: datetime | None = None,
+    proposal: Proposal | None = None,
 ) -> Outcome[GrantResult]:
-    """Company money (welcome credit, matching) added to a lender's available credit."""
+    """Company money (welcome credit, matching) added to a lender's available credit; with
+    ``proposal``, only the grant that proposal showed."""
     moment = now or utcnow()
+    params = _grant_params(lender, amount, reason)
 
     def body(session: Session) -> GrantResult:
-        if amount <= 0:
-            raise Refused("amount_not_positive", "A grant must be a positive amount.")
+        plan = plan_grant(amount)
+        if proposal is not None:
+            require_proposed(session, proposal, "grant", params, plan)
         lender_id = lender_id_of(session, lender, now=moment)
         accounts = lender_accounts(session, lender_id)
         grants = system_account(session, AccountKind.GRANTS)
@@ -73,7 +108,6 @@ def grant_credit(
         available = lender_balance(session, lender_id, AccountKind.AVAILABLE)
         return GrantResult(lender_id=lender_id, amount=amount, available=available)
 
-    params = {"lender": lender_param(lender), "amount": amount, "reason": reason}
     return run(factory, "grant", key, params, body, GrantResult)
 
 

@@ -8,8 +8,10 @@ from datetime import datetime
 from sqlalchemy import func, literal, select, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.circles.models import Circle
 from storage.db.clock import utcnow
 from storage.db.engine import rowcount
+from storage.db.proposals import Proposal, propose, require_proposed
 from storage.db.unit_of_work import Outcome, Refused, run
 from storage.ledger.accounts import system_account
 from storage.ledger.models import Account, AccountKind
@@ -34,6 +36,18 @@ class DefaultResult:
     project_id: int
     lost: int
     lenders: int
+
+
+@dataclass(frozen=True)
+class DefaultPlan:
+    """What a default would do: ``lost`` written off, shared by ``lenders``, who are told, as
+    are the ``circles`` that lent to the project."""
+
+    project_id: int
+    project_reference: str
+    lost: int
+    lenders: int
+    circles: int
 
 
 # Projects claimed by one expiry transaction: the refunds of a chunk stay one statement each,
@@ -107,6 +121,47 @@ def _expire_chunk(session: Session, now: datetime) -> ExpiryResult:
     return ExpiryResult(len(claimed), refunded)
 
 
+def plan_default(session: Session, project_id: int) -> DefaultPlan:
+    """What defaulting the project would write off and whom it would tell, or why it cannot."""
+    # Locked: a repayment recorded meanwhile would change what is left to lose.
+    project = session.get(Project, project_id, with_for_update=True)
+    if project is None:
+        raise Refused("unknown_project", "There is no such project.")
+    if project.status not in LENT_STATUSES:
+        raise Refused(
+            "not_lent",
+            f"{project.reference} is {project.status.value}; only a funded loan can default.",
+        )
+    chosen = Pledge.project_id == project_id
+    lenders, circles = session.execute(
+        select(func.count(Pledge.lender_id.distinct()), func.count(Circle.id.distinct()))
+        .select_from(Pledge)
+        .outerjoin(Circle, Circle.id == Pledge.circle_id)
+        .where(chosen)
+    ).one()
+    return DefaultPlan(
+        project_id=project_id,
+        project_reference=project.reference,
+        lost=project.funded - project.repaid - project.lost,
+        lenders=lenders,
+        circles=circles,
+    )
+
+
+def propose_default(
+    factory: sessionmaker[Session], proposal: Proposal, project_id: int, *, reason: str
+) -> Outcome[DefaultPlan]:
+    """The default's plan, kept for the Confirm of ``proposal`` (see ``storage.db.proposals``)."""
+    params = _default_params(project_id, reason)
+    return propose(
+        factory, proposal, "default", params, lambda s: plan_default(s, project_id), DefaultPlan
+    )
+
+
+def _default_params(project_id: int, reason: str) -> dict[str, object]:
+    return {"project": project_id, "reason": reason}
+
+
 def default_project(
     factory: sessionmaker[Session],
     project_id: int,
@@ -114,21 +169,18 @@ def default_project(
     reason: str,
     key: str,
     now: datetime | None = None,
+    proposal: Proposal | None = None,
 ) -> Outcome[DefaultResult]:
-    """The partner cannot collect the rest: what is outstanding moves to losses."""
+    """The partner cannot collect the rest: what is outstanding moves to losses; with
+    ``proposal``, only if it is still what that proposal showed."""
     moment = now or utcnow()
+    params = _default_params(project_id, reason)
 
     def body(session: Session) -> DefaultResult:
-        # Locked: a repayment recorded meanwhile would change what is left to lose.
-        project = session.get(Project, project_id, with_for_update=True)
-        if project is None:
-            raise Refused("unknown_project", "There is no such project.")
-        if project.status not in LENT_STATUSES:
-            raise Refused(
-                "not_lent",
-                f"{project.reference} is {project.status.value}; only a funded loan can default.",
-            )
-        lost = project.funded - project.repaid - project.lost
+        plan = plan_default(session, project_id)
+        if proposal is not None:
+            require_proposed(session, proposal, "default", params, plan)
+        lost = plan.lost
         chosen = Pledge.project_id == project_id
         remaining = Pledge.amount - Pledge.repaid
         losses = system_account(session, AccountKind.LOSSES)
@@ -164,17 +216,12 @@ def default_project(
             )
             .execution_options(synchronize_session=False)
         )
-        lenders = session.execute(
-            select(func.count(Pledge.lender_id.distinct())).where(chosen)
-        ).scalar_one()
         outbox.announce_to_lenders_and_circles(
             session, Kind.DEFAULTED, select(Project.id).where(Project.id == project_id), moment
         )
-        return DefaultResult(project_id, lost, lenders)
+        return DefaultResult(project_id, lost, plan.lenders)
 
-    return run(
-        factory, "default", key, {"project": project_id, "reason": reason}, body, DefaultResult
-    )
+    return run(factory, "default", key, params, body, DefaultResult)
 
 
 def flag_delinquent(

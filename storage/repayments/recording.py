@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.clock import utcnow
+from storage.db.proposals import Proposal, propose, require_proposed
 from storage.db.unit_of_work import Outcome, Refusal, Refused, retrying, run
 from storage.ledger.models import Account, AccountKind
 from storage.ledger.money import format_money
@@ -138,11 +139,62 @@ class RepaymentResult:
 
 
 @dataclass(frozen=True)
+class RepaymentPlan:
+    """What recording one instalment would do: ``amount`` shared among ``lenders``, who are
+    each told by DM; ``repays_in_full`` when it closes the loan as repaid."""
+
+    project_id: int
+    project_reference: str
+    amount: int
+    outstanding: int
+    lenders: int
+
+    @property
+    def repays_in_full(self) -> bool:
+        return self.amount == self.outstanding
+
+
+@dataclass(frozen=True)
 class BatchResult:
     recorded: int
     replayed: int
     refused: list[tuple[RepaymentInput, Refusal]]
     transaction_ids: list[int]
+
+
+def plan_repayment(session: Session, item: RepaymentInput, rules: LendingRules) -> RepaymentPlan:
+    """Every rule one instalment must pass, and whom it pays; the project stays locked."""
+    _refuse_a_known_reference(session, item)
+    projects = _project_states(session, [item.project_id])
+    _check(projects, item, rules, pending=0)
+    # The lenders the round shares it among, as SHARES_SQL picks them.
+    lenders = session.execute(
+        select(func.count(Pledge.lender_id.distinct())).where(
+            Pledge.project_id == item.project_id, Pledge.refunded.is_(False)
+        )
+    ).scalar_one()
+    state = projects[item.project_id]
+    return RepaymentPlan(item.project_id, state.reference, item.amount, state.outstanding, lenders)
+
+
+def propose_repayment(
+    factory: sessionmaker[Session], proposal: Proposal, item: RepaymentInput, rules: LendingRules
+) -> Outcome[RepaymentPlan]:
+    """The instalment's plan, kept for the Confirm of ``proposal`` (``storage.db.proposals``)."""
+    return propose(
+        factory,
+        proposal,
+        "repayment",
+        _repayment_params(item),
+        lambda session: plan_repayment(session, item, rules),
+        RepaymentPlan,
+    )
+
+
+def _repayment_params(item: RepaymentInput) -> dict[str, object]:
+    # The same reference for the same project and amount is the same repayment, whatever day
+    # it is told again.
+    return {"project": item.project_id, "amount": item.amount}
 
 
 def record_repayment(
@@ -151,13 +203,17 @@ def record_repayment(
     rules: LendingRules,
     *,
     now: datetime | None = None,
+    proposal: Proposal | None = None,
 ) -> Outcome[RepaymentResult]:
-    """Record one instalment from a partner; its reference is the idempotency key."""
+    """Record one instalment from a partner; its reference is the idempotency key. With
+    ``proposal``, only if it is still what that proposal showed."""
     moment = now or utcnow()
+    params = _repayment_params(item)
 
     def body(session: Session) -> RepaymentResult:
-        _refuse_a_known_reference(session, item)
-        _check(_project_states(session, [item.project_id]), item, rules, pending=0)
+        plan = plan_repayment(session, item, rules)
+        if proposal is not None:
+            require_proposed(session, proposal, "repayment", params, plan)
         [transaction_id] = distribute(session, [item], moment)
         status = session.execute(
             select(Project.status).where(Project.id == item.project_id)
@@ -171,9 +227,6 @@ def record_repayment(
             item.reference,
         )
 
-    # The same reference for the same project and amount is the same repayment, whatever day
-    # it is told again.
-    params = {"project": item.project_id, "amount": item.amount}
     key = f"repayment:{item.reference}"
     outcome = run(factory, "repayment", key, params, body, RepaymentResult)
     if outcome.refusal is not None and outcome.refusal.code == "idempotency_conflict":
