@@ -1,55 +1,70 @@
 """`/lend admin ...`: operator commands, for the user ids in `Services.admins` only.
 
 Authorisation is checked on every call from the signed request's user id, before any
-argument is looked at; everyone else gets a polite refusal and nothing changes. Idempotency
-keys come from the command's `trigger_id`, which Slack issues once per invocation, so a
-replayed request changes nothing.
+argument is looked at; everyone else gets a polite refusal and nothing changes. The commands
+that move money (grant, repay, default) first show their exact effect with Confirm and
+Cancel: the effect is the operation's own plan, kept under the Confirm button's intent id
+(``storage.db.proposals``), and the Confirm runs the operation keyed by that intent, only if
+the person is still an admin and the plan is the one they were shown. A double click, a
+replay or a button value changed in any way therefore moves money once or not at all.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext, Respond
 
-from handlers.context import CommandRequest, Reply, Services, Subcommands
-from handlers.replies import MENTION, problem
+from handlers.acks import on_action
+from handlers.context import CommandRequest, Reply, Services, Subcommands, identity_of
+from handlers.replies import (
+    INTENT,
+    MENTION,
+    button_value,
+    ids_from,
+    new_intent,
+    problem,
+    respond_with,
+)
 from handlers.replies import usage as help_reply
+from storage.db.proposals import Proposal
 from storage.db.unit_of_work import Outcome, Refused
 from storage.finance.statistics import programme_stats
 from storage.ledger.money import AmountError, parse_amount
-from storage.lending.credit import grant_credit
+from storage.lending.credit import grant_credit, propose_grant
 from storage.lending.lenders import SlackIdentity
 from storage.projects.impact_updates import post_impact_update
-from storage.projects.lifecycle import default_project
+from storage.projects.lifecycle import default_project, propose_default
 from storage.projects.references import find_project
-from storage.repayments.recording import RepaymentInput, record_repayment
+from storage.repayments.recording import RepaymentInput, propose_repayment, record_repayment
 from templates.render import render_message
 
 # Slack sends a URL in a command's text as `<https://...>` or `<https://...|label>`.
 PHOTO = re.compile(r"<?(https?://[^\s<>|]{1,480})(?:\|[^<>]*)?>?")
+# A reason or reference rides in the Confirm button's value, which Slack caps at 2,000.
+NOTE_LIMIT = 500
+STALE = "That button is not valid any more; ask again with `/lend admin`."
 
 
 def usage(text: str | None = None) -> Reply:
     return help_reply("admin_help.json.j2", text)
 
 
-def done(request: CommandRequest, action: str, result: object, *, replayed: bool = False) -> Reply:
-    context = {
-        "action": action,
-        "result": result,
-        "replayed": replayed,
-        "currency": request.services.rules.currency,
-    }
-    return Reply(render_message("admin_done.json.j2", **context))
+def refusal(outcome: Outcome[Any]) -> Reply:
+    return problem(outcome.refusal.message if outcome.refusal else "Nothing was changed.")
 
 
-def answer(request: CommandRequest, action: str, outcome: Outcome[Any]) -> Reply:
+def done(
+    services: Services, action: str, outcome: Outcome[Any], recipient: str | None = None
+) -> Reply:
     if not outcome.ok:
-        return problem(outcome.refusal.message if outcome.refusal else "Nothing was changed.")
-    return done(request, action, outcome.value(), replayed=outcome.replayed)
+        return refusal(outcome)
+    context = {"action": action, "result": outcome.value(), "replayed": outcome.replayed}
+    return Reply(services.message("admin_done.json.j2", recipient=recipient, **context))
 
 
 def project_id(request: CommandRequest, ref: str) -> int | Reply:
@@ -65,11 +80,62 @@ def amount(request: CommandRequest, text: str) -> int:
     return parse_amount(text, currency=request.services.rules.currency)
 
 
+@dataclass(frozen=True)
+class AdminIntent:
+    """What a Confirm button carries: the operation and its arguments, checked on the click
+    against the plan kept under ``intent``."""
+
+    action: str
+    intent: str
+    project: int = 0
+    amount: int = 0
+    user: str = ""
+    note: str = ""
+
+    def to_value(self) -> str:
+        return json.dumps(
+            {
+                "o": self.action,
+                "i": self.intent,
+                "p": self.project,
+                "a": self.amount,
+                "u": self.user,
+                "n": self.note,
+            }
+        )
+
+    @classmethod
+    def from_value(cls, text: str) -> AdminIntent | None:
+        data = ids_from(text, "p", "a")
+        words = [data.get(key) for key in ("o", "i", "u", "n")] if data else []
+        if data is None or not all(isinstance(word, str) for word in words):
+            return None
+        action, intent, user, note = (str(word) for word in words)
+        if action not in CONFIRMED or not INTENT.match(intent):
+            return None
+        return cls(action, intent, data["p"], data["a"], user, note)
+
+    def proposal(self, identity: SlackIdentity) -> Proposal:
+        return Proposal(self.intent, identity.user_id)
+
+
+def confirmation(request: CommandRequest, asked: AdminIntent, outcome: Outcome[Any]) -> Reply:
+    """The plan with Confirm and Cancel, or why the operation cannot be done."""
+    if not outcome.ok:
+        return refusal(outcome)
+    return Reply(
+        request.services.message(
+            "admin_confirm.json.j2", asked=asked, plan=outcome.value(), value=asked.to_value()
+        )
+    )
+
+
 # -- the operator commands --------------------------------------------------------------
 
 
 def stats(request: CommandRequest) -> Reply:
-    return done(request, "stats", programme_stats(request.services.db.sessions))
+    result = Outcome(programme_stats(request.services.db.sessions))
+    return done(request.services, "stats", result)
 
 
 def impact_update(request: CommandRequest) -> Reply:
@@ -93,7 +159,7 @@ def impact_update(request: CommandRequest) -> Reply:
         posted_by=request.identity.user_id,
         now=request.services.clock(),
     )
-    return answer(request, "update", outcome)
+    return done(request.services, "update", outcome)
 
 
 def repay(request: CommandRequest) -> Reply:
@@ -102,17 +168,28 @@ def repay(request: CommandRequest) -> Reply:
     project = project_id(request, request.args[1])
     if isinstance(project, Reply):
         return project
-    reference = request.args[3] if len(request.args) == 4 else f"slack:{request.trigger_id}"
-    item = RepaymentInput(
-        project_id=project,
-        amount=amount(request, request.args[2]),
-        paid_on=request.services.clock().date(),
-        reference=reference[:200],
+    reference = request.args[3][:NOTE_LIMIT] if len(request.args) == 4 else ""
+    asked = AdminIntent(
+        "repay", new_intent(), project, amount(request, request.args[2]), note=reference
     )
-    outcome = record_repayment(
-        request.services.db.sessions, item, request.services.rules, now=request.services.clock()
+    services = request.services
+    outcome = propose_repayment(
+        services.db.sessions,
+        asked.proposal(request.identity),
+        repayment_of(services, asked),
+        services.rules,
     )
-    return answer(request, "repay", outcome)
+    return confirmation(request, asked, outcome)
+
+
+def repayment_of(services: Services, asked: AdminIntent) -> RepaymentInput:
+    # Without a partner's reference, the confirmation's intent makes it idempotent.
+    return RepaymentInput(
+        project_id=asked.project,
+        amount=asked.amount,
+        paid_on=services.clock().date(),
+        reference=asked.note or f"slack:{asked.intent}",
+    )
 
 
 def mark_default(request: CommandRequest) -> Reply:
@@ -121,33 +198,81 @@ def mark_default(request: CommandRequest) -> Reply:
     project = project_id(request, request.args[1])
     if isinstance(project, Reply):
         return project
-    outcome = default_project(
+    reason = " ".join(request.args[2:])[:NOTE_LIMIT]
+    asked = AdminIntent("default", new_intent(), project, note=reason)
+    outcome = propose_default(
         request.services.db.sessions,
+        asked.proposal(request.identity),
         project,
-        reason=" ".join(request.args[2:]),
-        key=f"admin-default:{request.trigger_id}",
-        now=request.services.clock(),
+        reason=reason,
     )
-    return answer(request, "default", outcome)
+    return confirmation(request, asked, outcome)
 
 
 def grant(request: CommandRequest) -> Reply:
     found = MENTION.fullmatch(request.args[1]) if len(request.args) >= 3 else None
     if found is None:
         return usage("Say `/lend admin grant @someone AMOUNT [REASON]`.")
-    # The grantee is someone of the admin's own organisation, a lender from now on.
-    grantee = SlackIdentity(
-        found.group(1), request.identity.team_id, request.identity.enterprise_id
+    reason = " ".join(request.args[3:])[:NOTE_LIMIT] or f"granted by {request.identity.user_id}"
+    asked = AdminIntent(
+        "grant",
+        new_intent(),
+        amount=amount(request, request.args[2]),
+        user=found.group(1),
+        note=reason,
     )
-    outcome = grant_credit(
+    outcome = propose_grant(
         request.services.db.sessions,
-        grantee,
-        amount(request, request.args[2]),
-        key=f"admin-grant:{request.trigger_id}",
-        reason=" ".join(request.args[3:]) or f"granted by {request.identity.user_id}",
-        now=request.services.clock(),
+        asked.proposal(request.identity),
+        grantee(request.identity, asked.user),
+        asked.amount,
+        reason=reason,
     )
-    return answer(request, "grant", outcome)
+    return confirmation(request, asked, outcome)
+
+
+def grantee(admin: SlackIdentity, user_id: str) -> SlackIdentity:
+    # The grantee is someone of the admin's own organisation, a lender from now on.
+    return SlackIdentity(user_id, admin.team_id, admin.enterprise_id)
+
+
+# -- the Confirm buttons: each runs the operation its confirmation showed --------------------
+
+
+def confirm_repay(services: Services, admin: SlackIdentity, asked: AdminIntent) -> Reply:
+    outcome = record_repayment(
+        services.db.sessions,
+        repayment_of(services, asked),
+        services.rules,
+        now=services.clock(),
+        proposal=asked.proposal(admin),
+    )
+    return done(services, "repay", outcome)
+
+
+def confirm_default(services: Services, admin: SlackIdentity, asked: AdminIntent) -> Reply:
+    outcome = default_project(
+        services.db.sessions,
+        asked.project,
+        reason=asked.note,
+        key=f"admin-default:{asked.intent}",
+        now=services.clock(),
+        proposal=asked.proposal(admin),
+    )
+    return done(services, "default", outcome)
+
+
+def confirm_grant(services: Services, admin: SlackIdentity, asked: AdminIntent) -> Reply:
+    outcome = grant_credit(
+        services.db.sessions,
+        grantee(admin, asked.user),
+        asked.amount,
+        key=f"admin-grant:{asked.intent}",
+        reason=asked.note,
+        now=services.clock(),
+        proposal=asked.proposal(admin),
+    )
+    return done(services, "grant", outcome, recipient=asked.user)
 
 
 ACTIONS: dict[str, Callable[[CommandRequest], Reply]] = {
@@ -157,11 +282,20 @@ ACTIONS: dict[str, Callable[[CommandRequest], Reply]] = {
     "default": mark_default,
     "grant": grant,
 }
+CONFIRMED: dict[str, Callable[[Services, SlackIdentity, AdminIntent], Reply]] = {
+    "repay": confirm_repay,
+    "default": confirm_default,
+    "grant": confirm_grant,
+}
+
+
+def refused() -> Reply:
+    return Reply(render_message("admin_refused.json.j2"))
 
 
 def admin(request: CommandRequest) -> Reply:
     if not request.services.is_admin(request.identity.user_id):
-        return Reply(render_message("admin_refused.json.j2"))
+        return refused()
     action = ACTIONS.get(request.args[0].lower()) if request.args else None
     if action is None:
         return usage()
@@ -171,6 +305,25 @@ def admin(request: CommandRequest) -> Reply:
         return problem(f"The amount: {error}.")
 
 
+def confirmed(services: Services, admin: SlackIdentity, value: str) -> Reply:
+    """An admin's Confirm: re-authorised now, and the operation re-checks the rest."""
+    if not services.is_admin(admin.user_id):
+        return refused()
+    asked = AdminIntent.from_value(value)
+    if asked is None:
+        return problem(STALE)
+    return CONFIRMED[asked.action](services, admin, asked)
+
+
 def register(app: App, services: Services, subcommands: Subcommands) -> None:
-    """Operator commands are slash commands only: no buttons, modals or events to listen to."""
     subcommands["admin"] = admin
+
+    @on_action(app, "admin_confirm")
+    def on_admin_confirmed(body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+        reply = confirmed(services, identity_of(context, body), button_value(body))
+        respond_with(respond, reply.message, replace_original=True)
+
+    @on_action(app, "admin_cancel")
+    def on_admin_cancelled(respond: Respond) -> None:
+        cancelled = services.message("admin_cancelled.json.j2")
+        respond_with(respond, cancelled, replace_original=True)
