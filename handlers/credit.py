@@ -18,6 +18,7 @@ from handlers.replies import (
     problem,
     publish_home,
     respond_with,
+    unknown_filter,
 )
 from storage.db.unit_of_work import Refused
 from storage.ledger.money import AmountError, parse_amount
@@ -29,6 +30,11 @@ from storage.projects.catalogue import UnknownFilter, parse_filters
 from templates.render import RenderedMessage, render_message
 
 PORTFOLIO_LOANS = 10
+AUTOLEND_USAGE = "Say `/lend autolend on [country] [sector]` or `/lend autolend off`."
+AUTOLEND_CHOICE = (
+    "Auto-lending follows one country and one sector: name at most one of each, "
+    "without `women`, `ending-soon` or `almost-funded`."
+)
 
 
 def portfolio_reply(request: CommandRequest) -> Reply:
@@ -100,19 +106,20 @@ def autolend(request: CommandRequest) -> Reply:
     services = request.services
     switch = request.args[0].casefold() if request.args else ""
     if switch not in ("on", "off"):
-        return problem("Say `/lend autolend on [country] [sector]` or `/lend autolend off`.")
+        return problem(AUTOLEND_USAGE)
     with services.db.reads() as session:
         choices = catalogue.filter_choices(session, services.clock())
     parsed = parse_filters(request.args[1:], choices)
-    if isinstance(parsed, UnknownFilter) or parsed.women or parsed.ending_soon:
-        word = parsed.word if isinstance(parsed, UnknownFilter) else "that filter"
-        return Reply(services.message("filter_unknown.json.j2", word=word, choices=choices))
+    if isinstance(parsed, UnknownFilter):
+        return unknown_filter(services, parsed, choices)
+    if parsed.flags or len(parsed.countries) > 1 or len(parsed.sectors) > 1:
+        return problem(AUTOLEND_CHOICE, AUTOLEND_USAGE)
     outcome = choose_autolend(
         services.db.sessions,
         request.identity,
         on=switch == "on",
-        country=parsed.country,
-        sector=parsed.sector,
+        country=next(iter(parsed.countries), None),
+        sector=next(iter(parsed.sectors), None),
         now=services.clock(),
     )
     choice = outcome.value()

@@ -20,6 +20,7 @@ from storage.circles.statistics import circle_totals
 from storage.lending import portfolio
 from storage.lending.lenders import SlackIdentity
 from storage.projects import catalogue
+from storage.projects.catalogue import Choices, UnknownFilter
 from templates.render import RenderedMessage, render_message
 
 # How Slack writes a mention in a command's text: `<@U123ABC>` or `<@U123ABC|name>`.
@@ -40,6 +41,19 @@ def problem(text: str, hint: str | None = None) -> Reply:
 def usage(template: str, text: str | None = None) -> Reply:
     """A help text (`/lend help`, the circle and admin ones), with what was wrong, if anything."""
     return Reply(render_message(template, problem=text or ""))
+
+
+def unknown_filter(services: Services, unknown: UnknownFilter, choices: Choices) -> Reply:
+    """What a filter word that names nothing answers: the names closest to it, and every
+    country and sector there is to choose from."""
+    return Reply(
+        services.message(
+            "filter_unknown.json.j2",
+            word=unknown.word,
+            suggestions=unknown.suggestions,
+            choices=choices,
+        )
+    )
 
 
 def ids_from(text: str, *required: str) -> dict[str, Any] | None:

@@ -58,15 +58,6 @@ class BrowseFilters:
     def almost_funded(self) -> bool:
         return Flag.ALMOST_FUNDED in self.flags
 
-    # Auto-lending follows one country and one sector: the last one named, as before.
-    @property
-    def country(self) -> str | None:
-        return self.countries[-1] if self.countries else None
-
-    @property
-    def sector(self) -> str | None:
-        return self.sectors[-1] if self.sectors else None
-
 
 @dataclass(frozen=True)
 class Choices:
