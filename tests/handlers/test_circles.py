@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -331,46 +329,6 @@ def test_stats_and_leaderboard(harness: Harness, team: tuple[str, ...]) -> None:
     assert "1 member" in stats and "€0.00" in stats and "0%" in stats
     harness.command(lead, "circles")
     assert "No circle has lent yet" in harness.reply_text(lead)
-
-
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-NAMED_COMMAND = re.compile(r"`/lend ([^`]+)`")
-
-
-def commands_named_in_circle_templates() -> set[str]:
-    notifications = TEMPLATES / "notifications"
-    paths = [
-        *TEMPLATES.glob("circle_*.j2"),
-        *notifications.glob("circle_*.j2"),
-        notifications / "_circle.j2",
-        # The layout of lender DMs, where the new lead is told what a lead can do.
-        notifications / "_lender.j2",
-    ]
-    return {command for path in paths for command in NAMED_COMMAND.findall(path.read_text())}
-
-
-def typed(command: str, reference: str, someone: str) -> str:
-    """A named command as a person would type it, its placeholders filled in."""
-    words = {"NAME": "Second", "REF": reference, "AMOUNT": "500", "@someone": f"<@{someone}>"}
-    command = command.replace("[", "").replace("]", "").replace("on|off", "on")
-    return " ".join(words.get(word, word) for word in command.split())
-
-
-def test_every_command_a_circle_template_names_is_one_lend_accepts(
-    harness: Harness, team: tuple[str, ...]
-) -> None:
-    lead, _ana, channel = team
-    create(harness, lead, channel)
-    bob = harness.user("bob")
-    reference = project_reference(harness, make_project(harness.db))
-    commands = commands_named_in_circle_templates()
-    assert {"circle summary off", "circle leave", "circle feature REF"} <= commands
-    for command in sorted(commands):
-        harness.command(lead, typed(command, reference, bob.id), channel)
-        answer = harness.reply(lead).text
-        # What /lend and /lend circle answer to words they do not know: their usage.
-        assert not answer.startswith("Lending circles:"), command
-        assert "Lend from Slack:" not in answer, command
 
 
 def test_usage_for_unknown_circle_words(harness: Harness, team: tuple[str, ...]) -> None:
