@@ -140,23 +140,10 @@ def register(app: App, services: Services, subcommands: Subcommands) -> None:
         }
     )
 
-    @on_action(app, "withdraw_all")
     def on_withdraw(
         body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
     ) -> None:
-        intent = button_value(body)
-        if not INTENT.match(intent):
-            respond_with(respond, problem("That button has expired; try `/lend credit`.").message)
-            return
-        identity = identity_of(context, body)
-        done = withdraw_credit(services, identity, None, intent)
-        respond_with(respond, done, replace_original=True)
-        publish_home(client, services, identity)
-
-    @on_action(app, "withdraw_confirm")
-    def on_withdraw_confirmed(
-        body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
-    ) -> None:
+        """Withdraw exactly what the button's confirmation named, never what is there by now."""
         confirmed = _confirmed_amount(button_value(body))
         if confirmed is None:
             respond_with(respond, problem("That button has expired; try `/lend credit`.").message)
@@ -165,6 +152,10 @@ def register(app: App, services: Services, subcommands: Subcommands) -> None:
         done = withdraw_credit(services, identity, *confirmed)
         respond_with(respond, done, replace_original=True)
         publish_home(client, services, identity)
+
+    # The credit card's button (its confirm dialog names the amount) and /lend withdraw's.
+    for action_id in ("withdraw_all", "withdraw_confirm"):
+        on_action(app, action_id)(on_withdraw)
 
     @on_action(app, "withdraw_cancel")
     def on_withdraw_cancelled(respond: Respond) -> None:

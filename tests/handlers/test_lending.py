@@ -367,9 +367,17 @@ def test_credit_withdraw_button_and_command(harness: Harness) -> None:
     harness.resend(confirm)  # a double click or a replay: one withdrawal
     assert harness.count(PayoutRequest) == 1
     assert "€10.00 is on its way" in harness.reply_text(alice.id)
-    click = harness.click(alice.id, "withdraw_all", within=card)
+    # The card's dialog said €50.00; €40.00 is left: it withdraws what it said or nothing.
+    assert "€50.00 of your available credit will be paid back" in json.dumps(
+        card.blocks, ensure_ascii=False
+    )
+    harness.click(alice.id, "withdraw_all", within=card)
+    assert "at most €40.00" in text_of(card) and harness.count(PayoutRequest) == 1
+    harness.command(alice.id, "credit")
+    fresh = harness.reply(alice.id)
+    click = harness.click(alice.id, "withdraw_all", within=fresh)
     harness.resend(click)  # double click: one withdrawal
-    assert "€40.00 is on its way" in text_of(card)  # the credit card was replaced
+    assert "€40.00 is on its way" in text_of(fresh)  # the credit card was replaced
     assert harness.count(PayoutRequest) == 2
     harness.command(alice.id, "withdraw all")
     assert "no available credit" in harness.reply_text(alice.id)

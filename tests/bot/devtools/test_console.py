@@ -36,19 +36,20 @@ def test_lend_then_see_the_repayment_dm_in_working_hours_and_the_home_tab(
         "1",  # Count it for a circle: Team Lima
         "fill",  # Confirm
         f"/lend admin repay {ALMOST_FUNDED} 184",
+        "click 1",  # Confirm: the operator saw what the repayment will do
         "wait 5h",
         "home",
         "quit",
         admins=frozenset({"U0DEMOANA"}),
     )
     before_wait, after_wait = transcript.split("> wait 5h\n")
-    browse, lend = before_wait.split("> click 1\n")
+    browse, lend, repaid = before_wait.split("> click 1\n")
     assert f"`{ALMOST_FUNDED}`" in browse and "[1] Lend" in browse
     assert "== Lend (modal)" in lend and "the project still needs €34.00" in lend
     assert "Amount [€20.00]: 34\n" in lend and "1) Team Lima" in lend
     assert "== Confirm your loan (modal)" in lend and "This completes K758103" in lend
     assert "Your pledge completed it: the project is fully funded!" in lend
-    assert "loan is now repaid" in lend
+    assert "K758103 will close as repaid" in lend and "loan is now repaid" in repaid
     # 05:00 in Lima: the DM waits for Ana's working hours.
     assert "DM from microlend" not in before_wait
     dm, home = after_wait.split("> home\n")
@@ -144,7 +145,9 @@ def test_a_confirm_dialog_stands_before_the_click(database_url: str) -> None:
         "withdraw",
     )
     kept, withdrawn = transcript.split("> click 2\n")[1:]
-    assert kept.startswith("?? Withdraw your credit?\n   €20.12 will be paid back to you")
+    assert kept.startswith(
+        "?? Withdraw your credit?\n   €20.12 of your available credit will be paid back to you"
+    )
     assert "[Withdraw] or [Keep it]? (y/n) n\nKeep it: nothing was sent." in kept
     assert "is on its way back to you" not in kept
     assert "*€20.12 is on its way back to you*" in withdrawn
