@@ -296,9 +296,11 @@ def refused() -> Reply:
 def admin(request: CommandRequest) -> Reply:
     if not request.services.is_admin(request.identity.user_id):
         return refused()
-    action = ACTIONS.get(request.args[0].lower()) if request.args else None
-    if action is None:
+    if not request.args:
         return usage()
+    action = ACTIONS.get(request.args[0].lower())
+    if action is None:
+        return usage(f"“{request.args[0][:40]}” is not an operator command.")
     try:
         return action(request)
     except AmountError as error:

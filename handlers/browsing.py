@@ -10,7 +10,14 @@ from slack_bolt import App, Respond
 
 from handlers.acks import on_action
 from handlers.context import CommandRequest, Reply, Services, Subcommands
-from handlers.replies import BROWSE_HINT, button_value, ids_from, problem, respond_with
+from handlers.replies import (
+    BROWSE_HINT,
+    button_value,
+    ids_from,
+    problem,
+    respond_with,
+    unknown_filter,
+)
 from storage.db.unit_of_work import Refused
 from storage.projects import catalogue
 from storage.projects.catalogue import BrowseFilters, Flag, UnknownFilter, parse_filters
@@ -100,14 +107,7 @@ def browse(request: CommandRequest) -> Reply:
         choices = catalogue.filter_choices(session, services.clock())
     parsed = parse_filters(request.args, choices)
     if isinstance(parsed, UnknownFilter):
-        return Reply(
-            services.message(
-                "filter_unknown.json.j2",
-                word=parsed.word,
-                suggestions=parsed.suggestions,
-                choices=choices,
-            )
-        )
+        return unknown_filter(services, parsed, choices)
     state = BrowseState(parsed, page=0)
     if len(state.at(LAST_PAGE).to_value()) > VALUE_LIMIT:
         return problem("That is more filters than a page button can hold: name fewer of them.")
@@ -117,7 +117,7 @@ def browse(request: CommandRequest) -> Reply:
 def project(request: CommandRequest) -> Reply:
     services = request.services
     if len(request.args) != 1:
-        return problem("Which project? Give its reference, like `/lend project K653051`.")
+        return problem("Which project? Give its reference, like `/lend project K758103`.")
     with services.db.reads() as session:
         try:
             found = find_project(session, request.args[0])

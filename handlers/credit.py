@@ -75,10 +75,10 @@ def withdraw_command(request: CommandRequest) -> Reply:
     """Show what the withdrawal would take out; the Withdraw button it carries does it."""
     services = request.services
     if not request.args:
-        return problem("Say how much, like `/lend withdraw 25` or `/lend withdraw all`.")
+        return problem("Say how much, like `/lend withdraw 20` or `/lend withdraw all`.")
     word = amount_words(request.args)
     if word is None:
-        return problem("Give one amount, like `/lend withdraw 25` or `25 EUR`.")
+        return problem("Give one amount, like `/lend withdraw 20` or `20 EUR`.")
     try:
         amount = (
             None if word.casefold() == "all" else parse_amount(word, currency=services.currency)

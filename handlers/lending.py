@@ -113,10 +113,10 @@ def _amount(services: Services, text: str) -> int | str:
 def pledge_command(request: CommandRequest) -> Reply:
     services = request.services
     if len(request.args) < 2:
-        return problem("Say which project and how much, like `/lend pledge K653051 25`.")
+        return problem("Say which project and how much, like `/lend pledge K758103 25`.")
     typed = amount_words(request.args[1:])
     if typed is None:
-        return problem("Give one amount, like `/lend pledge K653051 25` or `25 EUR`.")
+        return problem("Give one amount, like `/lend pledge K758103 25` or `25 EUR`.")
     amount = _amount(services, typed)
     if isinstance(amount, str):
         return problem(amount)

@@ -139,7 +139,7 @@ def _cents_from_number(number: str) -> int:
         raise AmountError(f"Enter the amount as a number, {_EXAMPLE}")
     if any(c not in _NUMBER_CHARS for c in number):
         if "e" in number.lower():
-            raise AmountError("Write the amount in full, not in scientific notation like 1e9")
+            raise AmountError("Write the amount in full, in digits, like 20.50")
         raise AmountError(f"Enter the amount as a number, {_EXAMPLE}")
     integer, fraction = _split_at_decimal_mark(number)
     return _integer_digits(integer, number) * 100 + _fraction_cents(fraction, integer, number)

@@ -299,3 +299,10 @@ def test_operators_hear_by_dm_when_the_books_do_not_reconcile(
     text = text_of(alert)
     assert "The books do not reconcile" in text and "*monthly_cap*" in text
     assert "2 rows break it" in text and "microlend check" in text
+
+
+def test_an_unknown_operator_command_is_named_in_the_help(ops: Harness) -> None:
+    admin = ops.user("admin")
+    ops.command(admin.id, "admin frobnicate <!channel>")
+    text = ops.reply_text(admin.id)
+    assert "“frobnicate” is not an operator command." in text and "/lend admin" in text
