@@ -82,7 +82,7 @@ def measure(kind: str, projects: int) -> ImportMeasure:
         floor = floor_seconds(db)
         done = microlend(url, "import", "repayments", str(report))
         assert done.returncode == 0, done.stderr
-        assert done.stdout == f"Loaded {projects} repayments; 0 unchanged; 0 skipped.\n", done
+        assert done.stdout == f"Loaded {projects:,} repayments; 0 unchanged; 0 skipped.\n", done
         assert_repaid(db.engine, items)
         pledges = projects * PLEDGES_PER_PROJECT
         return ImportMeasure(kind, pledges, done.seconds, floor, done.peak_mib, startup)
