@@ -99,6 +99,7 @@ class FeaturedProject:
     amount: int
     funded: int
     deadline: datetime
+    days_left: int
 
 
 # --- finding circles, always through the caller's organisation --------------------------------
@@ -468,6 +469,7 @@ def feature_project(
             amount=project.amount,
             funded=project.funded,
             deadline=project.deadline,
+            days_left=project.days_left(moment),
         )
 
     return _run(factory, "circle_feature", body, FeaturedProject)

@@ -209,7 +209,7 @@ def _card_query() -> Select[Project, int | None]:
 
 
 def _card(project: Project, risk_rating: int | None, now: datetime) -> ProjectCard:
-    days_left = max((project.deadline - now).days, 0)
+    days_left = project.days_left(now)
     return ProjectCard(
         id=project.id,
         reference=project.reference,

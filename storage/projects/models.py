@@ -100,6 +100,10 @@ class Project(Base):
     tags: Mapped[str] = mapped_column(String(500), default="")
     default_reason: Mapped[str | None] = mapped_column(Text)
 
+    def days_left(self, now: datetime) -> int:
+        """Whole days until the deadline, as every card and post says it."""
+        return max((self.deadline - now).days, 0)
+
 
 class ImpactUpdate(Base):
     __tablename__ = "impact_updates"

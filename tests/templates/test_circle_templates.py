@@ -3,6 +3,7 @@ Kit, and a name's own `*`, `_`, `~` and backticks never break the bold or code a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -78,6 +79,7 @@ def context(name: str) -> dict[str, Any]:
             100_000,
             5_000,
             datetime(2026, 2, 1),
+            12,
         ),
         "stats": CircleStats(circle, members=3, lent=12_000, projects=2, countries=("Peru",)),
         "board": Leaderboard("January 2026", (row,) * 10, (row,) * 10),
@@ -157,3 +159,9 @@ def test_a_hostile_circle_name_stays_inert_inside_its_formatting(template: str, 
 def test_a_name_keeps_its_look_inside_bold() -> None:
     (message,) = rendered("circle_leaderboard.json.j2", "*Team* _Andes_")
     assert f"*{inert_formatting('*Team* _Andes_')}*" in parsed_text(message)
+
+
+def test_a_featured_project_says_its_days_left_as_cards_do() -> None:
+    # Cards say "N days left"; the post stays in the channel, so it adds the date it means.
+    post = render_message("circle_feature.json.j2", **context("Team Lima"))
+    assert "12 days left (until " in json.dumps(post.blocks, ensure_ascii=False)
