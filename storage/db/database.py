@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db.engine import is_sqlite, make_engine, make_read_sessionmaker, make_sessionmaker
-from storage.db.migrate import is_up_to_date, upgrade
+from storage.db.revisions import is_at_newest
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -34,9 +34,13 @@ def open_database(url: str, *, auto_upgrade: bool | None = None) -> Database:
     """Connect; the embedded SQLite default migrates itself, PostgreSQL is told to run
     ``microlend db upgrade`` so that several instances never race to migrate."""
     engine = make_engine(url)
+    if is_at_newest(engine):
+        return Database.on(engine)
     if auto_upgrade if auto_upgrade is not None else is_sqlite(engine):
+        # Alembic only when there is something to do: loading it costs every start-up.
+        from storage.db.migrate import upgrade
+
         upgrade(engine)
-    elif not is_up_to_date(engine):
-        engine.dispose()
-        raise SchemaOutOfDate("The database schema is not current: run `microlend db upgrade`.")
-    return Database.on(engine)
+        return Database.on(engine)
+    engine.dispose()
+    raise SchemaOutOfDate("The database schema is not current: run `microlend db upgrade`.")

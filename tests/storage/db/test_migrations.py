@@ -9,6 +9,7 @@ from sqlalchemy import inspect, select, text
 
 from storage.db.database import Database
 from storage.db.migrate import head_revision, is_up_to_date
+from storage.db.revisions import is_at_newest, newest_revision
 from storage.db.schema import METADATA
 from storage.ledger.models import ACCOUNTS_FILLFACTOR, SYSTEM_ACCOUNT_KINDS, Account
 from storage.lending.models import PLEDGES_FILLFACTOR
@@ -63,3 +64,9 @@ def test_repayments_find_room_on_the_pages_they_rewrite(postgres_db: Database) -
         "pledges": f"fillfactor={PLEDGES_FILLFACTOR}",
         "accounts": f"fillfactor={ACCOUNTS_FILLFACTOR}",
     }
+
+
+def test_the_newest_revision_by_file_name_is_alembics_head(db: Database) -> None:
+    # open_database trusts the file names to skip loading Alembic when nothing is to do.
+    assert newest_revision() == head_revision(db.engine)
+    assert is_at_newest(db.engine)
