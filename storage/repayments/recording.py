@@ -49,28 +49,27 @@ from storage.repayments.models import Repayment
 # to lenders with room left below what they lent; in the rare case that fewer lenders have
 # room than cents are left, the rest fill remaining room in the same order. The window
 # functions share one window and one frame, so the database sorts and walks each project's
-# pledges once (a second frame is a second pass); the project totals are one GROUP BY.
+# pledges once (a second frame is a second pass); the project totals are one GROUP BY. The
+# window carries only the columns it needs: every other one would be sorted along.
 SHARES_SQL = """
-WITH b AS (
-  SELECT pl.id AS pledge_id, pl.lender_id, pl.project_id, pl.amount, pl.repaid,
-         r.amount AS inst, p.funded AS total, p.repaid AS before,
-         (pl.amount * r.amount) / p.funded AS base
+WITH d AS (
+  SELECT pl.id AS pledge_id, pl.lender_id, pl.project_id, r.amount AS inst,
+         (pl.amount * r.amount) / p.funded AS base,
+         pl.amount - pl.repaid - (pl.amount * r.amount) / p.funded AS room,
+         pl.amount * (p.repaid + r.amount)
+           - p.funded * (pl.repaid + (pl.amount * r.amount) / p.funded) AS deficit
   FROM repayment_batch r
   JOIN projects p ON p.id = r.project_id
   JOIN pledges pl ON pl.project_id = r.project_id AND pl.refunded = false
-), d AS (
-  SELECT b.*, b.amount - b.repaid - b.base AS room,
-         b.amount * (b.before + b.inst) - b.total * (b.repaid + b.base) AS deficit
-  FROM b
 ), e AS (
-  SELECT d.*,
+  SELECT pledge_id, lender_id, project_id, base, room,
          ROW_NUMBER() OVER w AS rnk,
-         SUM(CASE WHEN d.room > 1 THEN d.room - 1 ELSE 0 END) OVER w
-           - CASE WHEN d.room > 1 THEN d.room - 1 ELSE 0 END AS extra_before
+         SUM(CASE WHEN room > 1 THEN room - 1 ELSE 0 END) OVER w
+           - CASE WHEN room > 1 THEN room - 1 ELSE 0 END AS extra_before
   FROM d
   WINDOW w AS (
-    PARTITION BY d.project_id
-    ORDER BY CASE WHEN d.room > 0 THEN 0 ELSE 1 END, d.deficit DESC, d.pledge_id
+    PARTITION BY project_id
+    ORDER BY CASE WHEN room > 0 THEN 0 ELSE 1 END, deficit DESC, pledge_id
     ROWS UNBOUNDED PRECEDING
   )
 ), t AS (
