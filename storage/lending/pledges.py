@@ -162,6 +162,9 @@ def _pledge(
         now=now,
         operation_key=key,
     )
+    if request.circle_id is not None:
+        # Before the funding: the channel reads the pledge, then that it filled the project.
+        _announce_circle_pledge(session, request.circle_id, pledge_id, project.id, now)
     if left == 0:
         fund_project(session, project.id, now)
     if request.automatic:
@@ -174,8 +177,6 @@ def _pledge(
             lender_id=lender_id,
             project_id=project.id,
         )
-    if request.circle_id is not None:
-        _announce_circle_pledge(session, request.circle_id, pledge_id, project.id, now)
     return PledgeResult(
         pledge_id=pledge_id,
         project_id=project.id,

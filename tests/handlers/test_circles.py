@@ -425,3 +425,18 @@ def test_home_shows_each_circle_what_the_circle_command_shows(
     home = text_of(harness.home(ana))
     assert f"<#{channel}> · €25.00 lent together to 1 project" in home
     assert "Everyone in the programme has lent €50.00 to 2 projects." in home
+
+
+def test_the_pledge_that_fills_a_project_is_posted_before_the_funding(
+    harness: Harness, team: tuple[str, str, str]
+) -> None:
+    lead, ana, channel = team
+    create(harness, lead, channel)
+    harness.command(ana, "circle join", channel)
+    project = make_project(harness.db, 5_000)
+    pledge_for_circle(harness, ana, channel, project, 5_000)
+    harness.deliver()
+    texts = [text_of(post) for post in channel_posts(harness, channel)]
+    lent = next(i for i, text in enumerate(texts) if "lent *€50.00* for the circle" in text)
+    funded = next(i for i, text in enumerate(texts) if "Fully funded:" in text)
+    assert lent < funded
