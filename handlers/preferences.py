@@ -39,8 +39,9 @@ def settings(request: CommandRequest) -> Reply:
 
 def submit_settings(
     services: Services, identity: SlackIdentity, body: dict[str, Any]
-) -> dict[str, Any] | None:
-    """Save the settings modal; field errors when they do not make sense."""
+) -> dict[str, Any]:
+    """Save the settings modal: what was saved, in the modal's place; or field errors when
+    they do not make sense."""
     mode = (modal_input(body, "notify").get("selected_option") or {}).get("value")
     start = _minute(modal_input(body, "start"))
     end = _minute(modal_input(body, "end"))
@@ -62,7 +63,10 @@ def submit_settings(
     )
     if outcome.refusal is not None:
         return field_errors(**{ERROR_FIELDS[outcome.refusal.code]: outcome.refusal.message})
-    return None
+    saved = outcome.value()
+    days = [day for number, day in enumerate(DAYS) if saved.work_days >> number & 1]
+    view = services.view("settings_saved_modal.json.j2", prefs=saved, days=days)
+    return {"response_action": "update", "view": view}
 
 
 def _minute(field: dict[str, Any]) -> int | None:
@@ -82,9 +86,7 @@ def register(app: App, services: Services, subcommands: Subcommands) -> None:
         ack: Ack, body: dict[str, Any], context: BoltContext, client: WebClient
     ) -> None:
         identity = identity_of(context, body)
-        errors = submit_settings(services, identity, body)
-        if errors:
-            ack(**errors)
-            return
-        ack()
-        publish_home(client, services, identity)
+        answer = submit_settings(services, identity, body)
+        ack(**answer)
+        if answer["response_action"] == "update":
+            publish_home(client, services, identity)

@@ -446,7 +446,10 @@ def test_settings_modal_saves_preferences(harness: Harness) -> None:
         960,
     )
     assert lender.work_days == 0b101
-    assert harness.slack.modal_stack(alice.id) == []
+    # The modal says what was saved, as the lender will read it.
+    saved = text_of(harness.modal(alice.id))
+    assert "*Saved.* Tell me about my loans: *Weekly digest*." in saved
+    assert "Working hours: 08:00 to 16:00 (UTC) on Mon, Wed." in saved
 
 
 def test_settings_errors_when_hours_are_backwards(harness: Harness) -> None:

@@ -171,7 +171,7 @@ def test_settings_show_labels_take_several_days_and_say_they_were_saved(
     assert "Tell me about my loans [As it happens]: 2" in first
     assert "Working hours start [09:00]: \n" in first and "Working hours end [18:00]: \n" in first
     assert "Working days (several: 1 3 5) [Mon, Tue, Wed, Thu, Fri]: 1 3 5" in first
-    assert 'Save: done. "Your settings" closed.' in first
+    assert "== Settings saved (modal)" in first and "*Daily digest*" in first
     for shown in ("540", "as_it_happens", "['0'"):
         assert shown not in first
     assert "<static select = Daily digest:" in again and "<checkboxes = Mon, Wed, Fri:" in again
