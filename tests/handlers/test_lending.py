@@ -591,3 +591,17 @@ def test_lend_on_a_circle_post_preselects_the_channels_circle(harness: Harness) 
         block["element"] for block in modal["blocks"] if block.get("block_id") == "circle"
     ]
     assert select_element["initial_option"]["value"] == str(circle_id)
+
+
+def test_the_preview_refuses_what_the_monthly_cap_would_refuse(harness: Harness) -> None:
+    # 500 EUR of new money a month: after 121.16 EUR this month, 600 EUR is refused before
+    # anything is confirmed, with the same words the pledge itself would use.
+    first, second = (make_project(harness.db, amount=100_000) for _ in range(2))
+    alice = harness.user("alice")
+    harness.command(alice.id, f"pledge {reference(harness, first)} 121.16")
+    harness.click(alice.id, "pledge_confirm")
+    harness.command(alice.id, f"pledge {reference(harness, second)} 600")
+    reply = harness.reply(alice.id)
+    assert "only €378.84 more this month" in text_of(reply)
+    assert button_values(reply, "pledge_confirm") == []
+    assert harness.count(Pledge) == 1
