@@ -37,6 +37,7 @@ from bot.runtime.slack_client import (
     RecipientGone,
     SlackClient,
     SlackDeliveryError,
+    Unsendable,
     WorkspaceGone,
 )
 from storage.db.clock import utcnow
@@ -343,10 +344,12 @@ class DeliveryWorker:
             reason = f"the app was uninstalled: {gone.error}"
             skipped = delivery_queue.skip(self.factory, ids, lease_until=lease_until, reason=reason)
             self.counters.add(skipped=skipped)
-        except RecipientGone as gone:
-            dead = delivery_queue.kill(self.factory, ids, lease_until=lease_until, error=gone.error)
+        except (RecipientGone, Unsendable, TemplateRenderError) as hopeless:
+            # Sent again it would fail again, and a channel's later posts wait behind it.
+            error = hopeless.error if isinstance(hopeless, SlackDeliveryError) else str(hopeless)
+            dead = delivery_queue.kill(self.factory, ids, lease_until=lease_until, error=error)
             self.counters.add(dead=dead)
-        except (SlackDeliveryError, TemplateRenderError) as error:
+        except SlackDeliveryError as error:
             self._failed(message, str(error))
         else:
             # Marked the moment Slack has it: a worker killed now sends again at most the

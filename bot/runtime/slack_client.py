@@ -28,6 +28,10 @@ RECIPIENT_GONE = frozenset(
         "messages_tab_disabled",
     }
 )
+# The message itself is wrong: sending it again would be refused again.
+UNSENDABLE = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "invalid_arguments"}
+)
 DEFAULT_RETRY_AFTER = 1.0
 
 
@@ -53,6 +57,10 @@ class RecipientGone(SlackDeliveryError):
     """Channel not found, user deactivated, ..."""
 
 
+class Unsendable(SlackDeliveryError):
+    """Slack refuses the message as it is (blocks it does not accept, text too long)."""
+
+
 def _mapped(error: SlackApiError) -> SlackDeliveryError:
     response = error.response
     if response.status_code == 429:
@@ -63,6 +71,8 @@ def _mapped(error: SlackApiError) -> SlackDeliveryError:
         return WorkspaceGone(name)
     if name in RECIPIENT_GONE:
         return RecipientGone(name)
+    if name in UNSENDABLE:
+        return Unsendable(name)
     return SlackDeliveryError(name)
 
 

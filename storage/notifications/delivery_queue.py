@@ -92,8 +92,9 @@ def claim_due(
 
 
 def due_count(session: Session, *, now: datetime) -> int:
-    """Rows a claim at ``now`` would find (pending and due, or with an expired lease)."""
-    condition = or_(_pending_due(now), _lease_expired(now))
+    """Rows a claim at ``now`` would find (pending and due, or with an expired lease), and
+    in turn: a post behind an earlier one to its channel is not due until that one settles."""
+    condition = and_(or_(_pending_due(now), _lease_expired(now)), _in_turn())
     return session.execute(select(func.count()).where(condition)).scalar_one()
 
 

@@ -33,7 +33,12 @@ from bot.runtime.delivery import (
 )
 from bot.runtime.send_limiter import RateLimits, WorkspaceRateLimiter
 from bot.runtime.settings import Settings
-from bot.runtime.slack_client import RateLimited, SlackClient, SlackDeliveryError
+from bot.runtime.slack_client import (
+    RateLimited,
+    SlackClient,
+    SlackDeliveryError,
+    Unsendable,
+)
 from storage.circles.statistics import CircleWeek
 from storage.db.database import Database
 from storage.lending.models import Lender, NotifyMode
@@ -292,6 +297,32 @@ def test_a_notification_that_always_fails_ends_dead_while_the_rest_flow(
     assert statuses(db) == {"sent": 3, "dead": 1}
     assert retry_notification(db.sessions, dead.id, clock=clock)
     assert [entry.id for entry in list_outbox(db.sessions, OutboxView.PENDING)] == [dead.id]
+
+
+class RefusesBlocks(SlackClient):
+    """Refuses every DM to one user as Slack refuses blocks it does not accept."""
+
+    def __init__(self, slack: Emulator, refused_user: str) -> None:
+        super().__init__(slack.client())
+        self.refused_user = refused_user
+
+    def post_message(self, channel: str, message: RenderedMessage) -> str:
+        if channel == self.refused_user:
+            raise Unsendable("invalid_blocks")
+        return super().post_message(channel, message)
+
+
+def test_a_message_slack_refuses_as_it_is_dies_at_once(
+    db: Database, rules: LendingRules, slack: Emulator, clock: FakeClock
+) -> None:
+    # Sending it again would be refused again; six attempts would only hold back the others.
+    people = [lender_for(db, slack, f"r{n}") for n in range(3)]
+    worker = make_worker(db, slack, clock, client=RefusesBlocks(slack, people[0][1]))
+    funded_project(db, rules, [p for p, _ in people], [2_000] * 3, clock())
+    worker.drain()
+    [dead] = list_outbox(db.sessions, OutboxView.DEAD)
+    assert (dead.attempts, dead.last_error) == (1, "invalid_blocks")
+    assert statuses(db) == {"sent": 2, "dead": 1}
 
 
 def test_a_429_pauses_the_whole_workspace_and_drops_nothing(

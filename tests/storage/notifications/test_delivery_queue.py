@@ -155,6 +155,9 @@ def test_posts_to_a_channel_are_claimed_one_at_a_time_in_the_order_they_happened
     retry_at = NOW + timedelta(minutes=10)
     assert fail(db, second, error="timed out", retry_at=retry_at) == 1
     assert keys_claimed(db, at=NOW + timedelta(minutes=5)) == {}  # "third" waits its turn
+    with db.sessions() as session:
+        # Nor is it counted as due: a worker draining until nothing is due would spin on it.
+        assert delivery_queue.due_count(session, now=NOW + timedelta(minutes=5)) == 0
     assert set(keys_claimed(db, at=retry_at)) == {"second"}
 
 
