@@ -29,11 +29,11 @@ from handlers.replies import (
     publish_home,
     respond_with,
 )
-from storage.db.unit_of_work import Refused
+from storage.db.unit_of_work import Refused, recorded
 from storage.ledger.money import AmountError, parse_amount
 from storage.lending import portfolio
 from storage.lending.lenders import SlackIdentity
-from storage.lending.pledges import PledgePlan, PledgeRequest, plan_pledge, pledge
+from storage.lending.pledges import PledgePlan, PledgeRequest, PledgeResult, plan_pledge, pledge
 from storage.lending.portfolio import CircleChoice
 from storage.projects import catalogue
 from storage.projects.catalogue import ProjectCard
@@ -150,6 +150,11 @@ def confirm_pledge(
         key=key,
         now=services.clock(),
     )
+    if outcome.refusal and outcome.refusal.code == "idempotency_conflict":
+        # An older copy of this confirmation (another circle chosen): it was lent once, as
+        # the copy confirmed first said; tell what was done.
+        done = recorded(services.db.sessions, key, PledgeResult)
+        return {"result": done, "refusal": None if done else outcome.refusal, "replayed": True}
     return {"result": outcome.result, "refusal": outcome.refusal, "replayed": outcome.replayed}
 
 

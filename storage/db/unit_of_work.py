@@ -173,6 +173,14 @@ def _run_once(
         return Outcome(None, refused.refusal)
 
 
+def recorded(factory: sessionmaker[Session], key: str, result_type: type[R]) -> R | None:
+    """What the operation done under ``key`` returned, if one was: for telling a person that
+    a differing request under the same key (an older copy of a button) was already done."""
+    with factory() as session:
+        prior = session.get(Operation, key)
+        return None if prior is None else _decode(result_type, prior.result)
+
+
 def _is_transient(error: OperationalError) -> bool:
     text = str(error.orig).lower()
     return "deadlock" in text or "could not serialize" in text or "database is locked" in text

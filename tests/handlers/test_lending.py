@@ -566,6 +566,9 @@ def test_the_lender_may_count_a_pledge_for_no_circle_and_still_lends_once(
     harness.click(ana.id, "pledge_confirm")
     harness.click(ana.id, "pledge_confirm", within=confirmation)  # the first version, replayed
     assert _pledged_circles(harness) == [None]
+    replayed = harness.reply_text(ana.id)  # the old copy's answer: what was done, once
+    assert "You lent €25.00" in replayed and "nothing more was lent" in replayed
+    assert "key" not in replayed and "circle" not in replayed
 
 
 def test_a_pledge_elsewhere_or_by_a_non_member_counts_for_no_circle(harness: Harness) -> None:
