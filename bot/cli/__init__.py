@@ -13,7 +13,19 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from bot.cli import check, db, devtools, exports, grants, imports, jobs, outbox, people, serving
+from bot.cli import (
+    check,
+    db,
+    devtools,
+    exports,
+    grants,
+    imports,
+    jobs,
+    outbox,
+    people,
+    privacy,
+    serving,
+)
 from bot.cli.common import CommandError, DefaultsShown, Handler, Subcommands, fail
 from bot.runtime.settings import DEFAULT_DATABASE_URL, SettingsError
 
@@ -101,5 +113,6 @@ COMMANDS: tuple[Callable[[Subcommands], None], ...] = (
     outbox.add,
     jobs.add,
     people.add,
+    privacy.add,
     devtools.add,
 )

@@ -48,6 +48,10 @@ class Settings:
     # Processes that work out /lend's answers after the ack (`bot/runtime/work_processes.py`);
     # 0 works them out on threads of the serving process.
     work_processes: int = 2
+    # Whom a person writes to for an export or erasure of their data (`/lend privacy`).
+    privacy_contact: str | None = None
+    # Days after which sent notifications lose who they named (`storage.people.privacy`).
+    retention_days: int = 400
 
     @property
     def currency(self) -> str:
@@ -94,6 +98,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_per_minute=_whole(env, "MICROLEND_SLACK_PER_MINUTE", "600", 1, 1_000_000, "messages"),
         delivery_attempts=_whole(env, "MICROLEND_DELIVERY_ATTEMPTS", "6", 1, 100, "attempts"),
         work_processes=_whole(env, "MICROLEND_WORK_PROCESSES", "2", 0, 64, "processes"),
+        privacy_contact=env.get("MICROLEND_PRIVACY_CONTACT", "").strip() or None,
+        retention_days=_whole(env, "MICROLEND_RETENTION_DAYS", "400", 1, 36_500, "days"),
     )
 
 
