@@ -63,6 +63,7 @@ def _told(name: str, result: object, currency: str) -> str:
     from storage.ledger.money import format_money
     from storage.lending.autolend import AutolendResult
     from storage.notifications.outbox import TickResult
+    from storage.people.privacy import Purge
     from storage.projects.lifecycle import ExpiryResult
 
     match result:
@@ -73,6 +74,8 @@ def _told(name: str, result: object, currency: str) -> str:
             return (
                 f"{lent} re-lent in {counted(pledges, 'pledge')} for {counted(lenders, 'lender')}"
             )
+        case Purge(notifications=notifications):
+            return f"{counted(notifications, 'sent notification')} purged of whom they named"
         case TickResult(changed=changed, queued=queued):
             return f"{counted(changed, *TICKED[name])}, {counted(queued, 'notification')} queued"
     raise TypeError(f"{name} returned {result!r}, which jobs run cannot put in words")

@@ -15,12 +15,14 @@ from types import MappingProxyType
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.runtime.settings import retention_days
 from storage.circles.summaries import circle_weekly_summaries
 from storage.db.clock import utcnow
 from storage.ledger.reconciliation import alert_operators
 from storage.lending.autolend import run_autolend
 from storage.lending.idle_credit import idle_credit_reminders
 from storage.lending.rules import LendingRules
+from storage.people.privacy import purge_sent_texts
 from storage.projects.lifecycle import expire_due_projects, flag_delinquent
 
 Clock = Callable[[], datetime]
@@ -33,6 +35,8 @@ class JobContext:
     clock: Clock = utcnow
     # The Slack user ids told when the books do not reconcile (MICROLEND_ADMINS).
     operators: frozenset[str] = frozenset()
+    # MICROLEND_RETENTION_DAYS, read here so that every builder of a context honours it.
+    retention_days: int = field(default_factory=retention_days)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,10 @@ def _circle_summaries(ctx: JobContext) -> object:
     return circle_weekly_summaries(ctx.factory, now=ctx.clock())
 
 
+def _purge_sent_texts(ctx: JobContext) -> object:
+    return purge_sent_texts(ctx.factory, retention_days=ctx.retention_days, now=ctx.clock())
+
+
 JOBS: Mapping[str, Job] = MappingProxyType(
     {
         job.name: job
@@ -93,6 +101,11 @@ JOBS: Mapping[str, Job] = MappingProxyType(
                 "circle-summaries", "last week's summary in each circle channel", _circle_summaries
             ),
             Job("reconcile", "check the books; tell the operators when a rule breaks", _reconcile),
+            Job(
+                "purge-sent-texts",
+                "forget whom messages named once sent MICROLEND_RETENTION_DAYS ago",
+                _purge_sent_texts,
+            ),
         )
     }
 )
@@ -115,6 +128,7 @@ class JobSchedule:
                 "idle-credit": "0 7 1 * *",
                 "circle-summaries": "0 7 * * mon",
                 "reconcile": "45 4 * * *",
+                "purge-sent-texts": "15 3 * * *",
             }
         )
     )

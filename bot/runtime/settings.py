@@ -99,8 +99,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         delivery_attempts=_whole(env, "MICROLEND_DELIVERY_ATTEMPTS", "6", 1, 100, "attempts"),
         work_processes=_whole(env, "MICROLEND_WORK_PROCESSES", "2", 0, 64, "processes"),
         privacy_contact=env.get("MICROLEND_PRIVACY_CONTACT", "").strip() or None,
-        retention_days=_whole(env, "MICROLEND_RETENTION_DAYS", "400", 1, 36_500, "days"),
+        retention_days=retention_days(env),
     )
+
+
+def retention_days(environ: Mapping[str, str] | None = None) -> int:
+    """MICROLEND_RETENTION_DAYS alone, for the purge job, whose context is built without it."""
+    env = os.environ if environ is None else environ
+    return _whole(env, "MICROLEND_RETENTION_DAYS", "400", 1, 36_500, "days")
 
 
 def _amount(env: Mapping[str, str], name: str, default: str, currency: str) -> int:

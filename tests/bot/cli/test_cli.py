@@ -499,6 +499,7 @@ JOBS_TOLD = {
     "idle-credit": "0 lenders reminded, 0 notifications queued",
     "circle-summaries": "0 circles summarised, 0 notifications queued",
     "reconcile": "0 broken rules, 0 notifications queued",
+    "purge-sent-texts": "0 sent notifications purged of whom they named",
 }
 
 

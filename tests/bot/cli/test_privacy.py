@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from bot.devtools.emulator import Emulator
+from storage.db.clock import utcnow
 from storage.db.database import Database
 from storage.lending.lenders import SlackIdentity, find_lender
+from storage.notifications.kinds import Kind
+from storage.notifications.models import Notification, NotificationStatus
+from storage.notifications.outbox import enqueue
 from tests.bot.cli.test_cli import TEAM, db, run, slack_team, workdir
 
 __all__ = ["db", "slack_team", "workdir"]
@@ -129,3 +135,27 @@ def test_every_privacy_command_has_help(
 ) -> None:
     code, out, _err = run(capsys, *command, "--help")
     assert code == 0 and "usage: microlend privacy" in out
+
+
+def test_the_purge_job_keeps_messages_for_the_retention_days_set(
+    db: Database, workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = utcnow()
+    with db.sessions() as session, session.begin():
+        for days, key in ((10, "recent"), (40, "old")):
+            enqueue(
+                session, dedupe_key=key, kind=Kind.INVITE, payload={"inviter": "U0EVE"}, now=now
+            )
+            session.execute(
+                update(Notification)
+                .where(Notification.dedupe_key == key)
+                .values(status=NotificationStatus.SENT, sent_at=now - timedelta(days=days))
+            )
+    monkeypatch.setenv("MICROLEND_RETENTION_DAYS", "30")
+    told = "purge-sent-texts: 1 sent notification purged of whom they named\n"
+    assert run(capsys, "jobs", "run", "purge-sent-texts")[:2] == (0, told)
+    with db.sessions() as session:
+        payloads = dict(
+            session.execute(select(Notification.dedupe_key, Notification.payload)).all()
+        )
+    assert payloads == {"recent": {"inviter": "U0EVE"}, "old": {}}
