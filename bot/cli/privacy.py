@@ -100,7 +100,8 @@ def _erased(user_id: str, erasure: Erasure, currency: str) -> str:
     if erasure.already:
         return f"{user_id} was erased already (as {erasure.pseudonym}): nothing to do."
     paid = (
-        f"{format_money(erasure.paid_out, currency)} of open credit became a payout request"
+        f"{format_money(erasure.paid_out, currency)} of open credit became a payout request "
+        "(in the next `microlend export payouts`, under the pseudonym)"
         if erasure.paid_out
         else "no open credit to pay out"
     )

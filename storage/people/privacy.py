@@ -59,7 +59,11 @@ from storage.notifications.kinds import Kind
 from storage.notifications.models import Notification, NotificationStatus
 from storage.projects.models import Project
 
-PSEUDONYM_PREFIX = "erased-"
+# A pseudonym has the shape of a Slack user id, which no real one has (Slack's are 9 to 11
+# characters): every query and template that expects an id keeps working on the money records
+# (a circle's pledge posts, its former lead, a payout line), and Slack shows a mention of it
+# as an unknown user, pinging nobody.
+PSEUDONYM_PREFIX = "UERASED"
 # Outbox payload fields that carry a person's Slack id: the inviter of an invitation, the lead
 # who handed a circle on. The other fields are facts (amounts, ids, dates) that stay.
 PERSON_FIELDS = ("inviter", "former_lead")
@@ -282,7 +286,7 @@ def erase_person(
         identity = SlackIdentity(lender.slack_user_id, lender.team_id, lender.enterprise_id)
     paid_out = _pay_out(factory, lender_id, currency, moment)
     departures = _leave_circles(factory, identity, lender_id, moment)
-    pseudonym = f"{PSEUDONYM_PREFIX}{secrets.token_hex(8)}"
+    pseudonym = f"{PSEUDONYM_PREFIX}{secrets.token_hex(8).upper()}"
     with transaction(factory) as session:
         _forget(session, lender_id, identity.user_id, pseudonym)
     return Erasure(

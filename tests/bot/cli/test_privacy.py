@@ -71,8 +71,9 @@ def test_an_erasure_pays_out_and_erasing_again_is_a_no_op(
     lend_as_ana(capsys)
     code, out, _err = run(capsys, "privacy", "erase", "U0ANA")
     assert code == 0
-    assert out.startswith("Erased U0ANA, now erased-")
-    assert "€25.00 of open credit became a payout request; left 0 circles" in out
+    assert out.startswith("Erased U0ANA, now UERASED")
+    assert "€25.00 of open credit became a payout request (in the next" in out
+    assert "; left 0 circles, 0 circles handed on" in out
     pseudonym = out.split("now ", 1)[1].split(" ", 1)[0]
     with db.sessions() as session:
         assert find_lender(session, SlackIdentity("U0ANA", TEAM)) is None

@@ -33,6 +33,7 @@ from storage.people.privacy import (
 from storage.projects.impact_updates import post_impact_update
 from storage.projects.models import Project
 from storage.repayments.recording import RepaymentInput, record_repayment
+from templates.filters import mention
 from tests.factories import make_project
 
 TEAM = "T0001"
@@ -123,6 +124,8 @@ def test_an_erasure_leaves_nothing_of_the_person_in_any_text_column(db: Database
     before = totals(db, programme)
     erasure = erase_person(db.sessions, programme.ana, currency="EUR")
     assert erasure.pseudonym.startswith(PSEUDONYM_PREFIX) and not erasure.already
+    # Circle posts and the new lead's message still mention whoever the records name.
+    assert mention(erasure.pseudonym) == f"<@{erasure.pseudonym}>"
     for needle in (ANA.user_id, "Ana Quispe", REAL_NAME):
         assert mentions(db, needle) == [], needle
     assert totals(db, programme) == before
