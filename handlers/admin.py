@@ -26,6 +26,7 @@ from handlers.replies import (
     MENTION,
     button_value,
     ids_from,
+    leading_amount,
     new_intent,
     problem,
     respond_with,
@@ -34,7 +35,7 @@ from handlers.replies import usage as help_reply
 from storage.db.proposals import Proposal
 from storage.db.unit_of_work import Outcome, Refused
 from storage.finance.statistics import programme_stats
-from storage.ledger.money import AmountError, parse_amount
+from storage.ledger.money import AmountError
 from storage.lending.credit import grant_credit, propose_grant
 from storage.lending.lenders import SlackIdentity
 from storage.projects.impact_updates import post_impact_update
@@ -59,12 +60,16 @@ def refusal(outcome: Outcome[Any]) -> Reply:
 
 
 def done(
-    services: Services, action: str, outcome: Outcome[Any], recipient: str | None = None
+    services: Services,
+    action: str,
+    outcome: Outcome[Any],
+    recipient: str | None = None,
+    note: str = "",
 ) -> Reply:
     if not outcome.ok:
         return refusal(outcome)
     context = {"action": action, "result": outcome.value(), "replayed": outcome.replayed}
-    return Reply(services.message("admin_done.json.j2", recipient=recipient, **context))
+    return Reply(services.message("admin_done.json.j2", recipient=recipient, note=note, **context))
 
 
 def project_id(request: CommandRequest, ref: str) -> int | Reply:
@@ -76,8 +81,20 @@ def project_id(request: CommandRequest, ref: str) -> int | Reply:
             return problem(refused.refusal.message)
 
 
-def amount(request: CommandRequest, text: str) -> int:
-    return parse_amount(text, currency=request.services.rules.currency)
+def amount_and_rest(request: CommandRequest, words: list[str]) -> tuple[int, list[str]]:
+    return leading_amount(words, request.services.rules.currency)
+
+
+def fit_note(text: str) -> str:
+    """The note cut to what a Confirm button can carry, counted as its value encodes it
+    (JSON writes "é" as six characters, an emoji as twelve)."""
+    kept, width = [], 0
+    for char in text:
+        width += len(json.dumps(char)) - 2
+        if width > NOTE_LIMIT:
+            break
+        kept.append(char)
+    return "".join(kept)
 
 
 @dataclass(frozen=True)
@@ -163,15 +180,15 @@ def impact_update(request: CommandRequest) -> Reply:
 
 
 def repay(request: CommandRequest) -> Reply:
-    if len(request.args) not in (3, 4):
+    if len(request.args) < 3:
         return usage("Say `/lend admin repay REF AMOUNT [REFERENCE]`.")
+    cents, rest = amount_and_rest(request, request.args[2:])
+    if len(rest) > 1:
+        return usage("Say `/lend admin repay REF AMOUNT [REFERENCE]`: one word of reference.")
     project = project_id(request, request.args[1])
     if isinstance(project, Reply):
         return project
-    reference = request.args[3][:NOTE_LIMIT] if len(request.args) == 4 else ""
-    asked = AdminIntent(
-        "repay", new_intent(), project, amount(request, request.args[2]), note=reference
-    )
+    asked = AdminIntent("repay", new_intent(), project, cents, note=fit_note("".join(rest)))
     services = request.services
     outcome = propose_repayment(
         services.db.sessions,
@@ -198,7 +215,7 @@ def mark_default(request: CommandRequest) -> Reply:
     project = project_id(request, request.args[1])
     if isinstance(project, Reply):
         return project
-    reason = " ".join(request.args[2:])[:NOTE_LIMIT]
+    reason = fit_note(" ".join(request.args[2:]))
     asked = AdminIntent("default", new_intent(), project, note=reason)
     outcome = propose_default(
         request.services.db.sessions,
@@ -213,14 +230,9 @@ def grant(request: CommandRequest) -> Reply:
     found = MENTION.fullmatch(request.args[1]) if len(request.args) >= 3 else None
     if found is None:
         return usage("Say `/lend admin grant @someone AMOUNT [REASON]`.")
-    reason = " ".join(request.args[3:])[:NOTE_LIMIT] or f"granted by {request.identity.user_id}"
-    asked = AdminIntent(
-        "grant",
-        new_intent(),
-        amount=amount(request, request.args[2]),
-        user=found.group(1),
-        note=reason,
-    )
+    cents, rest = amount_and_rest(request, request.args[2:])
+    reason = fit_note(" ".join(rest)) or f"granted by {request.identity.user_id}"
+    asked = AdminIntent("grant", new_intent(), amount=cents, user=found.group(1), note=reason)
     outcome = propose_grant(
         request.services.db.sessions,
         asked.proposal(request.identity),
@@ -247,7 +259,8 @@ def confirm_repay(services: Services, admin: SlackIdentity, asked: AdminIntent) 
         now=services.clock(),
         proposal=asked.proposal(admin),
     )
-    return done(services, "repay", outcome)
+    # The operator's own reference, never the one made up from the intent.
+    return done(services, "repay", outcome, note=asked.note)
 
 
 def confirm_default(services: Services, admin: SlackIdentity, asked: AdminIntent) -> Reply:

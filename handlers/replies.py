@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 
 from handlers.context import Reply, Services
 from storage.circles.statistics import circle_totals
+from storage.ledger.money import AmountError, parse_amount
 from storage.lending import portfolio
 from storage.lending.lenders import SlackIdentity
 from storage.projects import catalogue
@@ -75,6 +76,17 @@ def amount_words(words: list[str]) -> str | None:
     if sum(any(char.isdigit() for char in word) for word in words) > 1:
         return None
     return " ".join(words)
+
+
+def leading_amount(words: list[str], currency: str) -> tuple[int, list[str]]:
+    """The amount at the start of ``words`` (one word, or two as in "10 EUR" or "€ 10") and
+    the words after it; AmountError when they do not start with one."""
+    if len(words) >= 2 and sum(any(c.isdigit() for c in word) for word in words[:2]) == 1:
+        try:
+            return parse_amount(" ".join(words[:2]), currency=currency), words[2:]
+        except AmountError:
+            pass  # "10 flood": the second word is not part of the amount
+    return parse_amount(words[0] if words else "", currency=currency), words[1:]
 
 
 def new_intent() -> str:

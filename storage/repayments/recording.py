@@ -184,7 +184,7 @@ def propose_repayment(
         factory,
         proposal,
         "repayment",
-        _repayment_params(item),
+        _proposed_params(item),
         lambda session: plan_repayment(session, item, rules),
         RepaymentPlan,
     )
@@ -194,6 +194,11 @@ def _repayment_params(item: RepaymentInput) -> dict[str, object]:
     # The same reference for the same project and amount is the same repayment, whatever day
     # it is told again.
     return {"project": item.project_id, "amount": item.amount}
+
+
+def _proposed_params(item: RepaymentInput) -> dict[str, object]:
+    # What the operator was shown includes the reference it will be recorded under.
+    return {**_repayment_params(item), "reference": item.reference}
 
 
 def record_repayment(
@@ -212,7 +217,7 @@ def record_repayment(
     def body(session: Session) -> RepaymentResult:
         plan = plan_repayment(session, item, rules)
         if proposal is not None:
-            require_proposed(session, proposal, "repayment", params, plan)
+            require_proposed(session, proposal, "repayment", _proposed_params(item), plan)
         [transaction_id] = distribute(session, [item], moment)
         status = session.execute(
             select(Project.status).where(Project.id == item.project_id)

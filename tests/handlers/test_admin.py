@@ -306,3 +306,57 @@ def test_an_unknown_operator_command_is_named_in_the_help(ops: Harness) -> None:
     ops.command(admin.id, "admin frobnicate <!channel>")
     text = ops.reply_text(admin.id)
     assert "“frobnicate” is not an operator command." in text and "/lend admin" in text
+
+
+def test_a_repayment_confirmation_is_bound_to_its_reference(
+    ops: Harness, people: tuple[str, str], rules: LendingRules
+) -> None:
+    admin, _someone = people
+    _project_id, reference = funded_project(ops.db, rules)
+    ops.command(admin, f"admin repay {reference} 10 PAY-1")
+    question = ops.reply(admin)
+    before = snapshot(ops)
+    ops.click(
+        admin, "admin_confirm", within=forged(question, "admin_confirm", changed(question, n="X"))
+    )
+    assert "does not match anything you were asked to confirm" in ops.reply_text(admin)
+    assert snapshot(ops) == before
+
+
+@pytest.mark.parametrize("typed", ["10 EUR", "10,00 €", "€ 10", "10"])
+def test_operators_type_amounts_as_lenders_do(
+    ops: Harness, people: tuple[str, str], rules: LendingRules, typed: str
+) -> None:
+    admin, someone = people
+    _project_id, reference = funded_project(ops.db, rules)
+    ops.command(admin, f"admin repay {reference} {typed}")
+    repay = ops.reply_text(admin)
+    assert f"*Record a repayment of €10.00 for {reference}?*" in repay
+    assert "reference" not in repay.split("?*", 1)[1].lower().split("lenders")[0]
+    ops.command(admin, f"admin grant <@{someone}|sam> {typed} welcome")
+    grant = ops.reply_text(admin)
+    assert "€10.00" in grant and "Reason: welcome" in grant
+
+
+def test_a_long_reason_in_any_script_fits_the_confirm_button(
+    ops: Harness, people: tuple[str, str]
+) -> None:
+    admin, someone = people
+    for reason in ("🎉" * 300, "مرحبا " * 200, "é" * 600):
+        ops.command(admin, f"admin grant <@{someone}|sam> 10 {reason}")
+        question = ops.reply(admin)
+        (value,) = button_values(question, "admin_confirm")
+        assert len(value) <= 2_000 and "Grant €10.00" in text_of(question)
+
+
+def test_a_repayment_without_a_reference_never_shows_one_made_up(
+    ops: Harness, people: tuple[str, str], rules: LendingRules
+) -> None:
+    admin, _someone = people
+    _project_id, reference = funded_project(ops.db, rules)
+    ops.command(admin, f"admin repay {reference} 10")
+    question = copy.deepcopy(ops.reply(admin))
+    ops.click(admin, "admin_confirm", within=question)
+    ops.click(admin, "admin_confirm", within=question)  # a double click: told, not repaid
+    answer = now_reads(ops, admin, question)
+    assert "slack:" not in answer
