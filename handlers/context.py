@@ -15,6 +15,7 @@ from storage.db.clock import utcnow
 from storage.db.database import Database
 from storage.lending.lenders import SlackIdentity
 from storage.lending.rules import LendingRules
+from storage.people.privacy import DEFAULT_RETENTION_DAYS
 from templates.render import RenderedMessage, render_message, render_view
 
 
@@ -26,6 +27,10 @@ class Services:
     rules: LendingRules
     admins: frozenset[str] = frozenset()
     clock: Callable[[], datetime] = field(default=utcnow)
+    # What `/lend privacy` says: whom to ask for an export or erasure, how long messages keep
+    # whom they named (MICROLEND_PRIVACY_CONTACT, MICROLEND_RETENTION_DAYS).
+    privacy_contact: str | None = None
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins

@@ -20,6 +20,7 @@ from handlers import (
     home,
     lending,
     preferences,
+    privacy,
     slash_command,
 )
 from handlers.context import Services, Subcommands
@@ -38,6 +39,7 @@ LISTENER_MODULES = (
     events,
     circles,
     admin,
+    privacy,
 )
 
 
@@ -81,4 +83,10 @@ def create_app(
 
 def services_for(settings: Settings, db: Database) -> Services:
     """The services every listener is given, from the settings and an open database."""
-    return Services(db=db, rules=settings.rules, admins=settings.admins)
+    return Services(
+        db=db,
+        rules=settings.rules,
+        admins=settings.admins,
+        privacy_contact=settings.privacy_contact,
+        retention_days=settings.retention_days,
+    )
