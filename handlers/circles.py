@@ -226,13 +226,15 @@ def leave_from_button(services: Services, identity: SlackIdentity, body: dict[st
     """The lead's Confirm: its intent keys the leave, so a second click changes nothing."""
     data = ids_from(button_value(body), "circle")
     intent = str(data.get("i")) if data else ""
-    if data is None or not INTENT.match(intent):
+    successor = data.get("s", "") if data else ""
+    if data is None or not INTENT.match(intent) or not isinstance(successor, str):
         return problem("That button is not valid any more; try `/lend circle leave` again.")
     outcome = membership.leave_circle(
         services.db.sessions,
         identity,
         circle_id=data["circle"],
         confirmation=intent,
+        successor_shown=successor or None,
         now=services.clock(),
     )
     return departure_reply(services, outcome)

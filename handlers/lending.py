@@ -39,6 +39,9 @@ from storage.projects import catalogue
 from storage.projects.catalogue import ProjectCard
 from storage.projects.references import find_project
 
+# A select holds at most 100 options in Block Kit; one is "No circle".
+CIRCLE_CHOICES = 99
+
 
 @dataclass(frozen=True)
 class PledgeIntent:
@@ -99,8 +102,17 @@ def propose(services: Services, identity: SlackIdentity, intent: PledgeIntent) -
             plan = plan_pledge(session, _request(identity, intent), services.rules, now)
         except Refused as refused:
             return refused.refusal.message
-        circles = portfolio.lender_circles(session, identity)
-    return Proposal(card, plan, intent, circles)
+        circles = portfolio.lender_circles(session, identity, CIRCLE_CHOICES)
+    return Proposal(card, plan, intent, _with_chosen(circles, plan))
+
+
+def _with_chosen(circles: tuple[CircleChoice, ...], plan: PledgePlan) -> tuple[CircleChoice, ...]:
+    """The choices shown, the chosen circle among them even past the first (a select's
+    initial option must be one of its options)."""
+    if plan.circle_id is None or any(c.id == plan.circle_id for c in circles):
+        return circles
+    chosen = CircleChoice(plan.circle_id, plan.circle_name or "", "")
+    return (chosen, *circles[: CIRCLE_CHOICES - 1])
 
 
 def _amount(services: Services, text: str) -> int | str:
@@ -125,7 +137,7 @@ def pledge_command(request: CommandRequest) -> Reply:
             found = find_project(session, request.args[0])
         except Refused as refused:
             return problem(refused.refusal.message, BROWSE_HINT)
-        circles = portfolio.lender_circles(session, request.identity)
+        circles = portfolio.lender_circles(session, request.identity, CIRCLE_CHOICES)
     intent = PledgeIntent(
         found.id, amount, channel_circle(circles, request.channel_id), new_intent()
     )
@@ -166,7 +178,7 @@ def open_pledge_modal(
     with services.db.reads() as session:
         card = data and catalogue.open_card(session, data["project"], services.clock())
         available = portfolio.balances(session, identity).available
-        circles = portfolio.lender_circles(session, identity)
+        circles = portfolio.lender_circles(session, identity, CIRCLE_CHOICES)
     if not card:
         modal = services.view(
             "error_modal.json.j2", problem="That project is no longer raising money."

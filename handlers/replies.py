@@ -32,6 +32,8 @@ BROWSE_HINT = "Find one with `/lend browse`, then copy its reference."
 # 100-block limit, and a lender with 500 loans sees these and a summary of all of them.
 HOME_LOANS = 20
 FEATURED = 3
+# Home lists ten of a lender's circles and counts the rest, as far as this.
+HOME_CIRCLES = 100
 
 
 def problem(text: str, hint: str | None = None) -> Reply:
@@ -120,7 +122,7 @@ def home_view(services: Services, identity: SlackIdentity) -> dict[str, Any]:
     with services.db.reads() as session:
         held = portfolio.lender_portfolio(session, identity, limit=HOME_LOANS)
         featured = catalogue.featured(session, now, limit=FEATURED)
-        circles = portfolio.lender_circles(session, identity)
+        circles = portfolio.lender_circles(session, identity, HOME_CIRCLES)
         together = circle_totals(session, [circle.id for circle in circles])
         totals = portfolio.company_totals(session)
     return services.view(

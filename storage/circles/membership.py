@@ -288,13 +288,16 @@ def leave_circle(
     channel_id: str | None = None,
     circle_id: int | None = None,
     confirmation: str | None = None,
+    successor_shown: str | None = None,
     now: datetime | None = None,
 ) -> Outcome[Departure]:
     """Leave a circle (by its channel, or by id from a button).
 
     A lead leaves only with a ``confirmation`` (the intent of their Confirm button, which keys
-    the operation, so a double click or a replay acts once); without one nothing changes and
-    the result says who would lead next. The new lead is told by DM through the outbox.
+    the operation, so a double click or a replay acts once), and only if the next lead is
+    still the one that confirmation named (``successor_shown``, None: the circle closes);
+    without one nothing changes and the result says who would lead next. The new lead is told
+    by DM through the outbox.
     """
     moment = now or utcnow()
 
@@ -319,6 +322,12 @@ def leave_circle(
             # A concurrent leave (another confirmation) removed them first.
             return Departure(circle.id, circle.name, changed=False)
         successor = _successor(session, circle.id, other_than=member.lender_id) if leads else None
+        if leads and _user_id(session, successor) != successor_shown:
+            raise Refused(
+                "circle_changed",
+                "The circle changed since you were asked: someone else would lead it now. "
+                "Run `/lend circle leave` again to see who.",
+            )
         if successor is not None:
             _hand_over(session, circle, successor, member, identity.user_id, moment)
         return Departure(
@@ -332,7 +341,7 @@ def leave_circle(
     key = None
     if confirmation is not None:
         key = f"circle_leave:{identity.org_key}:{identity.user_id}:{confirmation}"
-    params = {"channel": channel_id, "circle": circle_id}
+    params = {"channel": channel_id, "circle": circle_id, "successor": successor_shown}
     return run(factory, "circle_leave", key, params, body, Departure)
 
 

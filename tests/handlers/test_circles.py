@@ -440,3 +440,20 @@ def test_the_pledge_that_fills_a_project_is_posted_before_the_funding(
     lent = next(i for i, text in enumerate(texts) if "lent *€50.00* for the circle" in text)
     funded = next(i for i, text in enumerate(texts) if "Fully funded:" in text)
     assert lent < funded
+
+
+def test_a_lead_confirms_only_the_handover_they_were_shown(
+    harness: Harness, team: tuple[str, str, str]
+) -> None:
+    lead, ana, channel = team
+    bea = harness.user("bea").id
+    harness.slack.state.channels[channel].members.append(bea)
+    create(harness, lead, channel)
+    harness.command(ana, "circle join", channel)
+    harness.command(bea, "circle join", channel)
+    asked = asked_to_leave(harness, lead, channel)
+    assert f"<@{ana}>, its earliest member, leads it" in text_of(asked)
+    harness.command(ana, "circle leave", channel)  # meanwhile the named successor leaves
+    harness.click(lead, "circle_leave_confirm", within=asked)
+    assert "someone else would lead it now" in harness.reply_text(lead)
+    assert lead_of(harness, channel) == lead and harness.count(CircleMember) == 2

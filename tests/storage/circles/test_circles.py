@@ -170,9 +170,14 @@ def test_a_confirmed_leave_hands_over_to_the_earliest_member_who_is_told_once(
     start = utcnow()
     join_circle(db.sessions, ANA, channel_id=CHANNEL, now=start + timedelta(minutes=1))
     join_circle(db.sessions, BOB, channel_id=CHANNEL, now=start + timedelta(minutes=2))
-    left = leave_circle(db.sessions, LEAD, circle_id=circle_id, confirmation="a" * 32)
+    shown = "U0ANA"  # the successor the confirmation named
+    left = leave_circle(
+        db.sessions, LEAD, circle_id=circle_id, confirmation="a" * 32, successor_shown=shown
+    )
     assert (left.value().changed, left.value().successor_user_id) == (True, "U0ANA")
-    replayed = leave_circle(db.sessions, LEAD, circle_id=circle_id, confirmation="a" * 32)
+    replayed = leave_circle(
+        db.sessions, LEAD, circle_id=circle_id, confirmation="a" * 32, successor_shown=shown
+    )
     assert replayed.replayed and replayed.value() == left.value()
     again = leave_circle(db.sessions, LEAD, circle_id=circle_id, confirmation="b" * 32)
     assert not again.value().changed
