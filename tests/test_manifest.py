@@ -51,6 +51,9 @@ EVENT_SCOPES: dict[str, frozenset[str]] = {
     "app_home_opened": frozenset(),
     "app_uninstalled": frozenset(),
     "tokens_revoked": frozenset(),
+    # https://api.slack.com/events/user_change and /events/team_join: users:read.
+    "user_change": frozenset({"users:read"}),
+    "team_join": frozenset({"users:read"}),
     "member_joined_channel": frozenset({"channels:read", "groups:read"}),
 }
 

@@ -9,6 +9,7 @@ from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
 from bot.runtime.accepted_work import ThreadWorkRunner
+from bot.runtime.first_contact import FirstContact, look_up_newcomers
 from bot.runtime.settings import Settings
 from handlers import (
     admin,
@@ -19,6 +20,7 @@ from handlers import (
     guards,
     home,
     lending,
+    people,
     preferences,
     privacy,
     slash_command,
@@ -37,6 +39,7 @@ LISTENER_MODULES = (
     preferences,
     home,
     events,
+    people,
     circles,
     admin,
     privacy,
@@ -75,6 +78,9 @@ def create_app(
     # unless `serve` and `run` hand it to worker processes instead.
     threads = app.listener_runner.lazy_listener_runner
     assert isinstance(threads, ThreadLazyListenerRunner)
+    # After the guards and the event de-duplication: only requests the app serves, once.
+    contact = FirstContact(web_client, services.db.sessions, services.clock)
+    app.middleware(look_up_newcomers(contact, threads.executor))
     app.listener_runner.lazy_listener_runner = ThreadWorkRunner(
         threads.executor, services.db.sessions, app.dispatch
     )

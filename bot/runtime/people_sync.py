@@ -15,12 +15,15 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.runtime.slack_directory import (
+    A_BOT,
     PAGE_SIZE,
     TIER_2_PAUSE,
     directory_pages,
     person_problem,
     wait_out_rate_limits,
 )
+from handlers.people import profile_of
+from storage.db.clock import utcnow
 from storage.db.unit_of_work import transaction
 from storage.people.directory import Profile, update_profiles
 
@@ -30,7 +33,7 @@ class SyncResult:
     pages: int
     # Active people (no bots, no deactivated accounts), lenders or not.
     users_seen: int
-    # Lenders whose name or time zone changed.
+    # Lenders whose profile changed (or who were never looked up before).
     lenders_updated: int
 
 
@@ -42,20 +45,21 @@ def sync_profiles(
     page_size: int = PAGE_SIZE,
     pause: float = TIER_2_PAUSE,
 ) -> SyncResult:
-    """Copy every lender's display name and time zone from ``users.list``, page by page."""
+    """Copy every lender's profile from ``users.list``, page by page; deactivated people are
+    stored as such (leavers), bots and other organisations' people are left alone."""
     wait_out_rate_limits(client)
     pages = users_seen = lenders_updated = 0
     for members in directory_pages(client, page_size, pause):
-        profiles = [_profile(member) for member in members if person_problem(member) is None]
+        profiles = _profiles(members, org_key)
         with transaction(factory) as session:
-            lenders_updated += update_profiles(session, org_key, profiles)
+            lenders_updated += update_profiles(session, org_key, profiles, seen_at=utcnow())
         pages += 1
-        users_seen += len(profiles)
+        users_seen += sum(1 for member in members if person_problem(member) is None)
     return SyncResult(pages, users_seen, lenders_updated)
 
 
-def _profile(member: dict[str, Any]) -> Profile:
-    # Slack's own order for what to call someone: the name they chose, then their full name.
-    profile = member.get("profile") or {}
-    name = profile.get("display_name") or member.get("real_name") or member.get("name") or ""
-    return Profile(user_id=str(member["id"]), display_name=str(name), tz=member.get("tz"))
+def _profiles(members: list[dict[str, Any]], org_key: str) -> list[Profile]:
+    # The organisation's key names both its workspace and, on Enterprise Grid, the grid.
+    found = (profile_of(member, org_key, org_key) for member in members)
+    people = [p for p, m in zip(found, members, strict=True) if person_problem(m) != A_BOT]
+    return [profile for profile in people if not profile.is_external]

@@ -111,7 +111,7 @@ def directory_pages(
     """``users.list``, a page at a time, paced to Tier 2."""
     cursor = ""
     while True:
-        answer = client.users_list(limit=page_size, cursor=cursor or None)
+        answer = client.users_list(limit=page_size, cursor=cursor or None, include_locale=True)
         yield list(answer.get("members") or [])
         cursor = (answer.get("response_metadata") or {}).get("next_cursor") or ""
         if not cursor:

@@ -59,6 +59,31 @@ class Lender(Base):
     autolend_sector: Mapped[str | None] = mapped_column(String(100))
     relend_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # What Slack's directory says of the person (users.info on first contact, user_change,
+    # the nightly sync); NULL where it has not said.
+    real_name: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    # Guests: multi-channel (restricted) and single-channel (ultra restricted).
+    is_restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_ultra_restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A person of another organisation (Slack Connect), not of the installed one.
+    is_external: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    deactivated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When Slack last answered users.info (or the sync) for them; NULL: not yet.
+    looked_up_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class PendingLookup(Base):
+    """A ``users.info`` asked for someone who appeared and not answered yet: their DMs wait a
+    little for it (storage.notifications.timing). Keyed by organisation, not lender, because
+    the person may not be a lender yet when the lookup starts."""
+
+    __tablename__ = "pending_lookups"
+
+    org_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slack_user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    asked_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Pledge(Base):

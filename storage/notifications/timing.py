@@ -19,11 +19,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.installations.models import Workspace
-from storage.lending.models import Lender, NotifyMode
+from storage.lending.models import Lender, NotifyMode, PendingLookup
 from storage.notifications.delivery_queue import Claimed
 from storage.notifications.kinds import DIGEST_TEMPLATE, Audience, Kind
 
 _DIGEST_MODES = (NotifyMode.DAILY, NotifyMode.WEEKLY)
+# A DM to someone Slack has not yet told us about (users.info runs after their first ack)
+# waits for the answer, looking again this often, for at most this long; after that the
+# stored time zone (the workspace's default, UTC) applies and the lookup is asked again later.
+# Only a lookup actually asked waits: lenders known before it began never do.
+LOOKUP_WAIT = timedelta(minutes=5)
+LOOKUP_POLL = timedelta(seconds=15)
 
 
 # -- when --------------------------------------------------------------------------------------
@@ -39,6 +45,8 @@ class Recipient:
     work_start_minute: int
     work_end_minute: int
     work_days: int
+    # When a users.info for them was asked and not answered yet.
+    lookup_asked_at: datetime | None = None
 
 
 def load_recipients(session: Session, lender_ids: Iterable[int]) -> dict[int, Recipient]:
@@ -52,8 +60,14 @@ def load_recipients(session: Session, lender_ids: Iterable[int]) -> dict[int, Re
             Lender.work_start_minute,
             Lender.work_end_minute,
             Lender.work_days,
+            PendingLookup.asked_at,
         )
         .join(Workspace, Workspace.id == Lender.workspace_id)
+        .outerjoin(
+            PendingLookup,
+            (PendingLookup.org_key == Workspace.org_key)
+            & (PendingLookup.slack_user_id == Lender.slack_user_id),
+        )
         .where(Lender.id.in_(set(lender_ids)))
     ).all()
     return {row[0]: Recipient(*row) for row in rows}
@@ -101,8 +115,19 @@ def _period_end(created: datetime, mode: NotifyMode) -> datetime:
     return midnight
 
 
+def lookup_wait(recipient: Recipient, now: datetime) -> datetime | None:
+    """When to look again whether Slack has told us the lender's time zone; None: go ahead."""
+    if recipient.lookup_asked_at is None:
+        return None
+    deadline = recipient.lookup_asked_at + LOOKUP_WAIT
+    return min(now + LOOKUP_POLL, deadline) if now < deadline else None
+
+
 def delivery_time(recipient: Recipient, created_at: datetime, now: datetime) -> datetime:
     """When a DM created at ``created_at`` may be sent (naive UTC); ``<= now`` means now."""
+    waiting = lookup_wait(recipient, now)
+    if waiting is not None:
+        return waiting
     zone = _zone(recipient.tz)
     earliest = now.replace(tzinfo=UTC).astimezone(zone)
     if recipient.notify_mode in _DIGEST_MODES:

@@ -19,13 +19,18 @@ class User:
     id: str
     name: str
     real_name: str = ""
-    tz: str = "Europe/Paris"
-    tz_offset: int = 3600
-    tz_label: str = "Central European Time"
+    # A person's Slack user object (https://api.slack.com/types/user): time zone, locale
+    # (users.info with include_locale), guest flags. UTC unless a test or the demo says.
+    tz: str = "UTC"
+    tz_offset: int = 0
+    tz_label: str = "Coordinated Universal Time"
     locale: str = "en-US"
     is_admin: bool = False
     is_bot: bool = False
     deleted: bool = False
+    # Guests: multi-channel (restricted) and single-channel (ultra restricted).
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
     # The workspace the person belongs to, when it is not this one (Slack Connect).
     team_id: str | None = None
 

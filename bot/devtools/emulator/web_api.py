@@ -347,11 +347,9 @@ def _cursor_offset(cursor: str, members: list[str]) -> int:
 
 
 def users_info(state: WorkspaceState, args: JsonDict) -> JsonDict:
+    # https://api.slack.com/methods/users.info: the locale only with include_locale=true.
     user = state.user(str(args.get("user") or ""))
-    body = _user_object(state, user)
-    if _flag(args, "include_locale"):
-        body["locale"] = user.locale
-    return {"ok": True, "user": body}
+    return {"ok": True, "user": _user_object(state, user, locale=_flag(args, "include_locale"))}
 
 
 def users_list(state: WorkspaceState, args: JsonDict) -> JsonDict:
@@ -366,14 +364,18 @@ def users_list(state: WorkspaceState, args: JsonDict) -> JsonDict:
     next_cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
     return {
         "ok": True,
-        "members": [_user_object(state, user) for user in page],
+        "members": [
+            _user_object(state, user, locale=_flag(args, "include_locale")) for user in page
+        ],
         "cache_ts": int(state.config.clock()),
         "response_metadata": {"next_cursor": next_cursor},
     }
 
 
-def _user_object(state: WorkspaceState, user: User) -> JsonDict:
-    return {
+def _user_object(state: WorkspaceState, user: User, *, locale: bool = False) -> JsonDict:
+    """Slack's user object (https://api.slack.com/types/user), as users.info and user_change
+    carry it; on Enterprise Grid with ``enterprise_user``."""
+    body: JsonDict = {
         "id": user.id,
         "team_id": user.team_id or state.config.team_id,
         "name": user.name,
@@ -386,12 +388,23 @@ def _user_object(state: WorkspaceState, user: User) -> JsonDict:
         "is_owner": False,
         "is_bot": user.is_bot,
         "is_app_user": False,
+        "is_restricted": user.is_restricted,
+        "is_ultra_restricted": user.is_ultra_restricted,
         "profile": {
             "real_name": user.real_name,
             "display_name": user.name,
             "team": state.config.team_id,
         },
     }
+    if locale:
+        body["locale"] = user.locale
+    if state.config.enterprise_id and not user.team_id:
+        body["enterprise_user"] = {
+            "id": user.id,
+            "enterprise_id": state.config.enterprise_id,
+            "teams": [state.config.team_id],
+        }
+    return body
 
 
 METHODS: dict[str, Handler] = {

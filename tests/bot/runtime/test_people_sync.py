@@ -68,13 +68,29 @@ def test_a_bogus_time_zone_keeps_the_stored_one(db: Database, slack: Emulator) -
     assert lender(db, lender_id) == ("ana", "UTC")
 
 
-def test_bots_and_deactivated_people_are_skipped(db: Database, slack: Emulator) -> None:
+def test_bots_are_skipped_and_deactivated_people_marked(db: Database, slack: Emulator) -> None:
     bot = slack.add_user("helper", tz="Asia/Dushanbe", is_bot=True)
     gone = slack.add_user("gone", tz="Asia/Dushanbe", deleted=True)
-    ids = [make_lender(db, u.id, TEAM) for u in (bot, gone)]
+    bot_id, gone_id = (make_lender(db, u.id, TEAM) for u in (bot, gone))
     result = sync_profiles(slack.client(), db.sessions, TEAM, pause=0)
-    assert (result.users_seen, result.lenders_updated) == (0, 0)
-    assert [lender(db, i) for i in ids] == [("Ana", "UTC"), ("Ana", "UTC")]
+    assert (result.users_seen, result.lenders_updated) == (0, 1)
+    assert lender(db, bot_id) == ("Ana", "UTC")
+    with db.sessions() as session:
+        assert session.get_one(Lender, gone_id).deactivated
+
+
+def test_guests_and_locales_are_kept(db: Database, slack: Emulator) -> None:
+    guest = slack.add_user("gus", tz="America/Lima", locale="fr-FR", is_restricted=True)
+    lender_id = make_lender(db, guest.id, TEAM)
+    sync_profiles(slack.client(), db.sessions, TEAM, pause=0)
+    with db.sessions() as session:
+        found = session.get_one(Lender, lender_id)
+        assert (found.is_restricted, found.is_ultra_restricted, found.real_name) == (
+            True,
+            False,
+            "gus",
+        )
+        assert found.looked_up_at is not None
 
 
 def test_a_429_is_waited_out_and_nothing_is_lost(sqlite_db: Database) -> None:
