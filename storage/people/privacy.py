@@ -71,6 +71,8 @@ PERSONAL_KINDS = (Kind.INVITE, Kind.NEW_LEAD)
 DEFAULT_RETENTION_DAYS = 400
 # Rows read or rewritten per statement: memory stays flat however much a person has.
 CHUNK = 500
+# A lead's leave is refused when the circle changed since it was asked: ask again, a few times.
+LEAVE_ATTEMPTS = 3
 SKIPPED_ERASED = "not sent: the person's data was erased"
 
 
@@ -327,18 +329,30 @@ def _leave_circles(
             .scalars()
             .all()
         )
-    departures = []
-    for circle_id in circle_ids:
-        outcome = leave_circle(
+    departures = [_leave(factory, identity, circle_id, now) for circle_id in circle_ids]
+    return [departure for departure in departures if departure is not None and departure.changed]
+
+
+def _leave(
+    factory: sessionmaker[Session], identity: SlackIdentity, circle_id: int, now: datetime
+) -> Departure | None:
+    """Leave one circle; a lead is asked first, as in Slack, and confirms the successor that
+    answer named (asked again if someone joined or left in between)."""
+    for attempt in range(LEAVE_ATTEMPTS):
+        asked = leave_circle(factory, identity, circle_id=circle_id, now=now).result
+        if asked is None or not asked.needs_confirmation:
+            return asked
+        left = leave_circle(
             factory,
             identity,
             circle_id=circle_id,
-            confirmation=f"privacy-erase-{circle_id}",
+            confirmation=f"privacy-erase-{circle_id}-{attempt}",
+            successor_shown=asked.successor_user_id,
             now=now,
-        )
-        if outcome.result is not None and outcome.result.changed:
-            departures.append(outcome.result)
-    return departures
+        ).result
+        if left is not None:
+            return left
+    return None
 
 
 def _forget(session: Session, lender_id: int, user_id: str, pseudonym: str) -> None:

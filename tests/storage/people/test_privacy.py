@@ -256,3 +256,15 @@ def test_messages_sent_within_the_retention_period_are_kept_whole(db: Database) 
         )
     assert purge_sent_texts(db.sessions, retention_days=400, now=now).notifications == 0
     assert mentions(db, '"inviter"')
+
+
+def test_a_circle_she_alone_was_in_closes_and_keeps_its_history(db: Database) -> None:
+    alone = create_circle(db.sessions, ANA, "C0ALONE", "Ana's own").value().circle_id
+    with db.sessions() as session:
+        ana = find_lender(session, ANA)
+        assert ana is not None
+    erasure = erase_person(db.sessions, ana.id, currency="EUR")
+    assert (erasure.circles_left, erasure.circles_handed_on, erasure.circles_closed) == (1, 0, 1)
+    with db.reads() as session:
+        circle = session.get_one(Circle, alone)
+        assert (circle.name, circle.lead_id) == ("Ana's own", ana.id)
