@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from storage.circles.models import Circle
-from storage.circles.statistics import CircleWeek, circle_week_stats
+from storage.circles.statistics import CircleWeek, circle_totals, circle_week_stats
 from storage.ledger.models import Account, AccountKind, Posting
 from storage.lending.models import Lender, Pledge
 from storage.notifications.delivery_queue import Claimed
@@ -403,7 +403,7 @@ def circle_posts(session: Session, rows: Sequence[Claimed]) -> dict[int, CircleP
             select(Circle.id, Circle.name, Circle.goal).where(Circle.id.in_(circle_ids))
         ).all()
     }
-    totals = _circle_totals(session, circle_ids)
+    totals = {circle: t.lent for circle, t in circle_totals(session, circle_ids).items()}
     by_project = _circle_stakes(
         session, {(row.circle_id, row.project_id) for row in rows if row.project_id is not None}
     )
@@ -430,15 +430,6 @@ def circle_posts(session: Session, rows: Sequence[Claimed]) -> dict[int, CircleP
             week=weeks.get(row.id),
         )
     return posts
-
-
-def _circle_totals(session: Session, circle_ids: set[int]) -> dict[int, int]:
-    rows = session.execute(
-        select(Pledge.circle_id, func.sum(Pledge.amount))
-        .where(Pledge.circle_id.in_(circle_ids), Pledge.refunded.is_(False))
-        .group_by(Pledge.circle_id)
-    ).all()
-    return {circle: int(total) for circle, total in rows if circle is not None}
 
 
 def _circle_stakes(

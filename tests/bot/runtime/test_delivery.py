@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -59,6 +60,7 @@ from storage.notifications.kinds import Kind
 from storage.notifications.models import Notification, NotificationStatus, SendBudget
 from storage.notifications.send_budget import SharedBudget
 from storage.projects.lifecycle import expire_due_projects
+from storage.projects.models import ProjectStatus
 from storage.repayments.recording import RepaymentInput, record_repayment
 from templates.render import RenderedMessage, render_message
 from tests.conftest import POSTGRES_URL
@@ -644,3 +646,17 @@ def test_templates_say_the_right_amounts() -> None:
     assert "lent *\\u20ac25.00* for the circle" in texts["circle_pledge"]
     assert "\\u20ac450.00 of the \\u20ac1,000.00 goal (45%)" in texts["circle_summary"]
     assert "\\u20ac100.00 in 4 pledges" in texts["circle_summary"]
+
+
+def test_funded_news_promises_disbursement_only_while_the_project_awaits_it() -> None:
+    def told(status: ProjectStatus) -> str:
+        project = ProjectFacts(7, "K7", "Rosa", "Peru", "seeds", "Farming", 50_000, 50_000, None)
+        stake = Stake(dataclasses.replace(project, status=status), 2_500, 0)
+        news = LenderNews(available=0, funded=(stake,))
+        context = {"news": news, "currency": "EUR", "period": "as it happens"}
+        rendered = render_message("notifications/funded.json.j2", **context)
+        return json.dumps(rendered.to_dict())
+
+    assert "will now be disbursed" in told(ProjectStatus.FUNDED)
+    # Delivered late, when the partner has started repaying: no stale promise.
+    assert "disbursed" not in told(ProjectStatus.REPAYING)
