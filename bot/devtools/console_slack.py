@@ -402,7 +402,11 @@ def _serving(
             db=db,
             worker=worker,
             jobs=JobContext(
-                db.sessions, settings.rules, clock=clock.now, operators=settings.admins
+                db.sessions,
+                settings.rules,
+                clock=clock.now,
+                operators=settings.admins,
+                slack=slack.client,
             ),
             clock=clock,
             demo=demo,

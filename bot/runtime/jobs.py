@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from apscheduler.triggers.cron import CronTrigger
+from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.runtime.settings import retention_days
+from bot.runtime.people_sync import sync_profiles
+from bot.runtime.settings import load_settings, retention_days
+from bot.runtime.slack_directory import installation_of
 from storage.circles.summaries import circle_weekly_summaries
 from storage.db.clock import utcnow
 from storage.ledger.reconciliation import alert_operators
@@ -28,6 +31,15 @@ from storage.projects.lifecycle import expire_due_projects, flag_delinquent
 Clock = Callable[[], datetime]
 
 
+def slack_from_settings() -> WebClient | None:
+    """The Web API client of the deployment's bot token; None where there is none (SQLite
+    pilots without Slack, tests)."""
+    settings = load_settings()
+    if not settings.slack_bot_token:
+        return None
+    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+
+
 @dataclass(frozen=True)
 class JobContext:
     factory: sessionmaker[Session]
@@ -35,6 +47,8 @@ class JobContext:
     clock: Clock = utcnow
     # The Slack user ids told when the books do not reconcile (MICROLEND_ADMINS).
     operators: frozenset[str] = frozenset()
+    # The jobs that ask Slack (people-sync) get their client here; the console its emulator's.
+    slack: Callable[[], WebClient | None] = slack_from_settings
     # MICROLEND_RETENTION_DAYS, read here so that every builder of a context honours it.
     retention_days: int = field(default_factory=retention_days)
 
@@ -81,6 +95,13 @@ def _reconcile(ctx: JobContext) -> object:
     return alert_operators(ctx.factory, ctx.operators, now=ctx.clock())
 
 
+def _people_sync(ctx: JobContext) -> object:
+    client = ctx.slack()
+    if client is None:
+        return "skipped: no SLACK_BOT_TOKEN to ask Slack's directory with"
+    return sync_profiles(client, ctx.factory, installation_of(client).org_key)
+
+
 def _circle_summaries(ctx: JobContext) -> object:
     return circle_weekly_summaries(ctx.factory, now=ctx.clock())
 
@@ -101,6 +122,7 @@ JOBS: Mapping[str, Job] = MappingProxyType(
                 "circle-summaries", "last week's summary in each circle channel", _circle_summaries
             ),
             Job("reconcile", "check the books; tell the operators when a rule breaks", _reconcile),
+            Job("people-sync", "lenders' profiles from Slack's directory, resumable", _people_sync),
             Job(
                 "purge-sent-texts",
                 "forget whom messages named once sent MICROLEND_RETENTION_DAYS ago",
@@ -128,6 +150,7 @@ class JobSchedule:
                 "idle-credit": "0 7 1 * *",
                 "circle-summaries": "0 7 * * mon",
                 "reconcile": "45 4 * * *",
+                "people-sync": "30 1 * * *",
                 "purge-sent-texts": "15 3 * * *",
             }
         )

@@ -2,8 +2,8 @@
 
 ``users.list`` is Tier 2 (20+ calls a minute) but returns up to 200 people a call, so a
 company of 115,000 takes about 600 pages, half an hour; ``users.info`` per lender would
-take a day. Each page is written in its own transaction: memory stays flat, and a sync
-that dies half-way loses nothing done so far (the next run simply goes over it again).
+take a day. Each page is written in its own transaction with the cursor of the next one:
+memory stays flat, and a sync that dies half-way resumes at the page it had not finished.
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ from bot.runtime.slack_directory import (
 from handlers.people import profile_of
 from storage.db.clock import utcnow
 from storage.db.unit_of_work import transaction
-from storage.people.directory import Profile, update_profiles
+from storage.people.directory import (
+    Profile,
+    sync_page_done,
+    sync_resumes_at,
+    update_profiles,
+)
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,14 @@ def sync_profiles(
     stored as such (leavers), bots and other organisations' people are left alone."""
     wait_out_rate_limits(client)
     pages = users_seen = lenders_updated = 0
-    for members in directory_pages(client, page_size, pause):
+    with factory() as session:
+        start = sync_resumes_at(session, org_key)
+    for members, next_cursor in directory_pages(client, page_size, pause, start):
         profiles = _profiles(members, org_key)
         with transaction(factory) as session:
-            lenders_updated += update_profiles(session, org_key, profiles, seen_at=utcnow())
+            now = utcnow()
+            lenders_updated += update_profiles(session, org_key, profiles, seen_at=now)
+            sync_page_done(session, org_key, next_cursor, now=now)
         pages += 1
         users_seen += sum(1 for member in members if person_problem(member) is None)
     return SyncResult(pages, users_seen, lenders_updated)

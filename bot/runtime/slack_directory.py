@@ -106,14 +106,14 @@ def wait_out_rate_limits(client: WebClient) -> None:
 
 
 def directory_pages(
-    client: WebClient, page_size: int = PAGE_SIZE, pause: float = TIER_2_PAUSE
-) -> Iterator[list[dict[str, Any]]]:
-    """``users.list``, a page at a time, paced to Tier 2."""
-    cursor = ""
+    client: WebClient, page_size: int = PAGE_SIZE, pause: float = TIER_2_PAUSE, cursor: str = ""
+) -> Iterator[tuple[list[dict[str, Any]], str]]:
+    """``users.list``, a page at a time from ``cursor``, paced to Tier 2, each with the cursor
+    of the page after it ("" after the last)."""
     while True:
         answer = client.users_list(limit=page_size, cursor=cursor or None, include_locale=True)
-        yield list(answer.get("members") or [])
         cursor = (answer.get("response_metadata") or {}).get("next_cursor") or ""
+        yield list(answer.get("members") or []), cursor
         if not cursor:
             return
         time.sleep(pause)
@@ -131,7 +131,7 @@ def _info(client: WebClient, user_id: str) -> dict[str, Any] | None:
 
 def _listed(client: WebClient, wanted: set[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    for members in directory_pages(client):
+    for members, _next in directory_pages(client):
         found.update({member["id"]: member for member in members if member["id"] in wanted})
         if len(found) == len(wanted):
             break

@@ -86,6 +86,18 @@ class PendingLookup(Base):
     asked_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class DirectorySync(Base):
+    """Where an unfinished ``people sync`` stopped: the ``users.list`` cursor of its next page,
+    so a sync that dies half-way (a deploy, a 429 storm) resumes there, not at page one."""
+
+    __tablename__ = "directory_syncs"
+
+    org_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_cursor: Mapped[str] = mapped_column(String(255))
+    pages_done: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class Pledge(Base):
     __tablename__ = "pledges"
     __table_args__ = (

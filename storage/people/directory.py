@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from storage.db.engine import rowcount
 from storage.installations.models import Workspace
 from storage.lending.lenders import SlackIdentity, ensure_lender, find_lender
-from storage.lending.models import Lender, PendingLookup
+from storage.lending.models import DirectorySync, Lender, PendingLookup
 
 logger = logging.getLogger(__name__)
 
@@ -191,3 +191,22 @@ def record_lookup(
     return bool(
         update_profiles(session, identity.org_key, [profile], seen_at=now, stale_before=now)
     )
+
+
+def sync_resumes_at(session: Session, org_key: str) -> str:
+    """The cursor an unfinished sync of the organisation stopped at; "" to start afresh."""
+    found = session.get(DirectorySync, org_key)
+    return "" if found is None else found.next_cursor
+
+
+def sync_page_done(session: Session, org_key: str, next_cursor: str, *, now: datetime) -> None:
+    """Written in the page's own transaction: the page and where to resume go together."""
+    found = session.get(DirectorySync, org_key)
+    if not next_cursor:
+        if found is not None:
+            session.delete(found)
+        return
+    if found is None:
+        session.add(DirectorySync(org_key=org_key, next_cursor=next_cursor, updated_at=now))
+        return
+    found.next_cursor, found.updated_at = next_cursor, now

@@ -181,7 +181,15 @@ def test_due_jobs_are_those_scheduled_inside_the_wait() -> None:
     assert due_jobs(WEDNESDAY_10AM, WEDNESDAY_10AM + timedelta(minutes=10)) == []
     assert due_jobs(WEDNESDAY_10AM, WEDNESDAY_10AM + timedelta(hours=1)) == ["expire", "autolend"]
     week = due_jobs(WEDNESDAY_10AM, WEDNESDAY_10AM + timedelta(days=7))
-    assert week == ["expire", "autolend", "delinquency", "circle-summaries", "reconcile"]
+    assert week == [
+        "expire",
+        "autolend",
+        "delinquency",
+        "circle-summaries",
+        "reconcile",
+        "people-sync",
+        "purge-sent-texts",
+    ]
     # The idle-credit reminder runs on the 1st of the month.
     assert "idle-credit" in due_jobs(WEDNESDAY_10AM, datetime(2026, 2, 1, 7, 0))
 

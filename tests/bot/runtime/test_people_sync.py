@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.cli import main
 from bot.devtools.emulator import Emulator, EmulatorConfig, RateLimitConfig
-from bot.runtime.people_sync import sync_profiles
+from bot.runtime.jobs import JobContext, run_job
+from bot.runtime.people_sync import SyncResult, sync_profiles
 from bot.runtime.slack_directory import installation_of
 from storage.db.database import Database
 from storage.lending.models import Lender
+from storage.lending.rules import LendingRules
 from tests.factories import make_lender
 
 TEAM = EmulatorConfig().team_id
@@ -141,3 +144,38 @@ def test_the_cli_command(
     slack.revoke_token(slack.bot_token)
     assert main(["people", "sync"]) == 1
     assert "token_revoked" in capsys.readouterr().err
+
+
+def test_a_sync_cut_off_half_way_resumes_at_the_page_it_had_not_finished(
+    db: Database, slack: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = [slack.add_user(name, tz="America/Lima") for name in ("ana", "ben", "carla")]
+    for user in users:
+        make_lender(db, user.id, TEAM)
+    real_list = slack.client().users_list
+
+    def dies_on_the_second_page(**kwargs: Any) -> Any:
+        if kwargs.get("cursor"):
+            raise TimeoutError("the connection dropped")
+        return real_list(**kwargs)
+
+    cut = slack.client()
+    monkeypatch.setattr(cut, "users_list", dies_on_the_second_page)
+    with pytest.raises(TimeoutError):
+        sync_profiles(cut, db.sessions, TEAM, page_size=2, pause=0)
+    resumed = sync_profiles(slack.client(), db.sessions, TEAM, page_size=2, pause=0)
+    # The bot and Ana were the first page: the resumed run reads Ben and Carla only.
+    assert (resumed.pages, resumed.lenders_updated) == (1, 2)
+    again = sync_profiles(slack.client(), db.sessions, TEAM, page_size=2, pause=0)
+    assert again.pages == 2
+
+
+def test_the_nightly_job_syncs_with_the_clients_installation(
+    db: Database, slack: Emulator, rules: LendingRules
+) -> None:
+    lender_id = make_lender(db, slack.add_user("ana", tz="Asia/Dushanbe").id, TEAM)
+    run = run_job(JobContext(db.sessions, rules, slack=slack.client), "people-sync")
+    assert isinstance(run.result, SyncResult) and run.result.lenders_updated == 1
+    assert lender(db, lender_id)[1] == "Asia/Dushanbe"
+    skipped = run_job(JobContext(db.sessions, rules, slack=lambda: None), "people-sync")
+    assert "SLACK_BOT_TOKEN" in str(skipped.result)

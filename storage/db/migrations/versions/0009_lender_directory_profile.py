@@ -1,5 +1,6 @@
 """lenders keep what Slack's directory says of them: real name, locale, guest, other
-organisation, bot, deactivated, and when it was last asked; the lookups not answered yet
+organisation, bot, deactivated, and when it was last asked; the lookups not answered yet,
+and where an unfinished directory sync resumes
 
 Revision ID: 0009
 Revises: 0008
@@ -36,8 +37,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("org_key", "slack_user_id", name=op.f("pk_pending_lookups")),
     )
 
+    op.create_table(
+        "directory_syncs",
+        sa.Column("org_key", sa.String(length=32), nullable=False),
+        sa.Column("next_cursor", sa.String(length=255), nullable=False),
+        sa.Column("pages_done", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("org_key", name=op.f("pk_directory_syncs")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("directory_syncs")
     op.drop_table("pending_lookups")
     with op.batch_alter_table("lenders") as batch:
         for column in ("looked_up_at", *reversed(FLAGS), "locale", "real_name"):
