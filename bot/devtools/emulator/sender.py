@@ -26,7 +26,7 @@ from bot.devtools.emulator.state import (
     WorkspaceState,
     fill_block_ids,
 )
-from bot.devtools.emulator.web_api import MODAL_STACK_MAX, message_content
+from bot.devtools.emulator.web_api import MODAL_STACK_MAX, message_content, user_object
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -306,8 +306,21 @@ class AppSender:
             "event_context": self.state.new_id("EC"),
         }
         request = SentRequest("event_callback", json.dumps(envelope), JSON, envelope)
-        request.user_id = event.get("user")
+        user = event.get("user")
+        # Directory events carry the whole user object rather than an id.
+        request.user_id = user.get("id") if isinstance(user, dict) else user
         return self._send(request, tamper)
+
+    def directory_changed(
+        self, user_id: str, kind: str = "user_change", tamper: Tamper | None = None
+    ) -> Delivery:
+        """Tell the app a person's profile changed (``user_change``) or that they joined
+        (``team_join``), with their whole user object as Slack sends it
+        (https://api.slack.com/events/user_change, https://api.slack.com/events/team_join)."""
+        user = user_object(self.state, self.state.user(user_id), locale=True)
+        return self.send_event(
+            {"type": kind, "user": user, "cache_ts": int(self.state.config.clock())}, tamper
+        )
 
     def open_home(self, user_id: str, tamper: Tamper | None = None) -> Delivery:
         channel, _ = self.state.open_dm(user_id)

@@ -349,7 +349,7 @@ def _cursor_offset(cursor: str, members: list[str]) -> int:
 def users_info(state: WorkspaceState, args: JsonDict) -> JsonDict:
     # https://api.slack.com/methods/users.info: the locale only with include_locale=true.
     user = state.user(str(args.get("user") or ""))
-    return {"ok": True, "user": _user_object(state, user, locale=_flag(args, "include_locale"))}
+    return {"ok": True, "user": user_object(state, user, locale=_flag(args, "include_locale"))}
 
 
 def users_list(state: WorkspaceState, args: JsonDict) -> JsonDict:
@@ -365,14 +365,14 @@ def users_list(state: WorkspaceState, args: JsonDict) -> JsonDict:
     return {
         "ok": True,
         "members": [
-            _user_object(state, user, locale=_flag(args, "include_locale")) for user in page
+            user_object(state, user, locale=_flag(args, "include_locale")) for user in page
         ],
         "cache_ts": int(state.config.clock()),
         "response_metadata": {"next_cursor": next_cursor},
     }
 
 
-def _user_object(state: WorkspaceState, user: User, *, locale: bool = False) -> JsonDict:
+def user_object(state: WorkspaceState, user: User, *, locale: bool = False) -> JsonDict:
     """Slack's user object (https://api.slack.com/types/user), as users.info and user_change
     carry it; on Enterprise Grid with ``enterprise_user``."""
     body: JsonDict = {
