@@ -34,8 +34,10 @@ from bot.devtools.console_slack import (
     Entry,
     LocalSlack,
     Tick,
+    change_time_zone,
     enter_channel,
     fast_forward,
+    join_workspace,
     remember,
     running_locally,
 )
@@ -52,6 +54,8 @@ HELP = """\
   fill            fill in the open modal field by field, then submit it
   close           close the open modal
   as NAME         become someone else: {people}
+  tz NAME ZONE    NAME sets another time zone in Slack (`tz bilal Asia/Tokyo`)
+  join NAME       a new colleague joins the workspace (`join eve`)
   in #CHANNEL     move to a channel: {channels}, or `in dm` for the app's DM;
                   a new name creates the channel, with you and the app in it
   wait 2h | 3d    let time pass (m, h, d): scheduled jobs run, due messages are sent
@@ -84,6 +88,8 @@ class Console:
         self.echo = not stdin.isatty()
         self.style = Style(color=stdout.isatty() and "NO_COLOR" not in os.environ)
         self.user: DemoLender = LENDERS[0]
+        # The demo's colleagues and whoever joined in this session, as Slack describes them.
+        self.people: list[DemoLender] = list(LENDERS)
         self.channel_id: str | None = GENERAL.id
         self.buttons: tuple[Button, ...] = ()
         # Per user: the edit stamp of each message already printed, keyed by (channel, ts).
@@ -97,6 +103,8 @@ class Console:
             "fill": self.fill,
             "close": self.close,
             "as": self.become,
+            "tz": self.set_time_zone,
+            "join": self.join,
             "in": self.move,
             "wait": self.wait,
             "tomorrow": self.tomorrow,
@@ -276,12 +284,38 @@ class Console:
         return f" [{shown}]" if shown else ""
 
     def become(self, rest: str) -> None:
-        wanted = rest.removeprefix("@").casefold()
-        found = [u for u in LENDERS if u.name.startswith(wanted) or u.user_id.casefold() == wanted]
-        if not wanted or len(found) != 1:
-            raise LookupError(f"Who? The people here are {_people()}.")
-        self.user, self.buttons = found[0], ()
+        self.user, self.buttons = self.person(rest), ()
         self.say(self.whoami())
+
+    def person(self, name: str) -> DemoLender:
+        wanted = name.removeprefix("@").casefold()
+        found = [
+            u for u in self.people if u.name.startswith(wanted) or u.user_id.casefold() == wanted
+        ]
+        if not wanted or len(found) != 1:
+            raise LookupError(f"Who? The people here are {self.names()}.")
+        return found[0]
+
+    def names(self) -> str:
+        return ", ".join(person.name for person in self.people)
+
+    def set_time_zone(self, rest: str) -> None:
+        name, _, zone = rest.partition(" ")
+        if not zone.strip():
+            raise ValueError("Say whose and which: `tz bilal Asia/Tokyo`.")
+        moved = change_time_zone(self.local, self.person(name), zone.strip())
+        self.people = [moved if p.user_id == moved.user_id else p for p in self.people]
+        if self.user.user_id == moved.user_id:
+            self.user = moved
+        self.say(f"{moved.real_name} is now in {moved.tz}: Slack told the app (user_change).")
+
+    def join(self, rest: str) -> None:
+        newcomer = join_workspace(self.local, rest.strip())
+        self.people.append(newcomer)
+        self.say(
+            f"{newcomer.real_name} joined the workspace, in #general (team_join);"
+            f" `as {newcomer.name}` to be them."
+        )
 
     def move(self, rest: str) -> None:
         if rest.casefold() in ("dm", "@microlend"):
@@ -333,7 +367,7 @@ class Console:
 
     def help(self, _rest: str) -> None:
         channels = ", ".join(f"#{c.name}" for c in self.channels())
-        self.say(HELP.format(people=_people(), channels=channels))
+        self.say(HELP.format(people=self.names(), channels=channels))
 
     # -- what you see ------------------------------------------------------------------
 
@@ -460,10 +494,6 @@ def _tick_text(tick: Tick) -> str:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'s' if number != 1 else ''}"
-
-
-def _people() -> str:
-    return ", ".join(lender.name for lender in LENDERS)
 
 
 def _demo_text(report: DemoReport | None) -> str:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
@@ -180,16 +180,49 @@ class LocalSlack:
 
 
 def emulated_user(lender: DemoLender, now: datetime) -> User:
-    zone = ZoneInfo(lender.tz)
-    offset = now.replace(tzinfo=UTC).astimezone(zone).utcoffset() or timedelta()
     return User(
         id=lender.user_id,
         name=lender.name,
         real_name=lender.real_name,
         tz=lender.tz,
-        tz_offset=int(offset.total_seconds()),
+        tz_offset=_offset(lender.tz, now),
         tz_label=lender.tz,
+        locale=lender.locale,
     )
+
+
+def _offset(zone: str, now: datetime) -> int:
+    offset = now.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).utcoffset() or timedelta()
+    return int(offset.total_seconds())
+
+
+def change_time_zone(local: LocalSlack, lender: DemoLender, zone: str) -> DemoLender:
+    """The person sets another time zone in Slack: the directory changes and Slack tells the
+    app with ``user_change`` (signed, as every event the emulator sends)."""
+    if zone not in available_timezones():
+        raise LookupError(f"Python knows no time zone {zone!r} (try Asia/Tokyo).")
+    with local.slack.state.lock:
+        user = local.slack.state.users[lender.user_id]
+        user.tz, user.tz_label, user.tz_offset = zone, zone, _offset(zone, local.clock.now())
+    local.sender.directory_changed(lender.user_id)
+    return replace(lender, tz=zone)
+
+
+def join_workspace(local: LocalSlack, name: str) -> DemoLender:
+    """A new colleague appears in the workspace (in #general, UTC until they say otherwise):
+    Slack sends ``team_join``; the app looks them up the first time they use it."""
+    if not name.isalnum():
+        raise ValueError("A colleague's name is one word of letters and digits: `join eve`.")
+    newcomer = DemoLender(f"U0DEMO{name.upper()}", name.lower(), name.title(), "UTC")
+    if newcomer.user_id in local.slack.state.users:
+        raise LookupError(f"{newcomer.name} is already here.")
+    local.slack.add_user(
+        newcomer.name, id=newcomer.user_id, real_name=newcomer.real_name, tz=newcomer.tz
+    )
+    with local.slack.state.lock:
+        local.slack.state.resolve_channel(GENERAL.id).members.append(newcomer.user_id)
+    local.sender.directory_changed(newcomer.user_id, "team_join")
+    return newcomer
 
 
 def emulator_config(now: datetime, remembered: tuple[Channel, ...] = ()) -> EmulatorConfig:

@@ -56,13 +56,15 @@ class DemoLender:
     name: str
     real_name: str
     tz: str
+    # Their Slack locale (users.info with include_locale); French and English speakers.
+    locale: str = "en-US"
 
 
 LENDERS = (
-    DemoLender("U0DEMOANA", "ana", "Ana Quispe", "America/Lima"),
-    DemoLender("U0DEMOBILAL", "bilal", "Bilal Haddad", "Asia/Beirut"),
+    DemoLender("U0DEMOANA", "ana", "Ana Quispe", "America/Lima", "es-LA"),
+    DemoLender("U0DEMOBILAL", "bilal", "Bilal Haddad", "Asia/Beirut", "fr-FR"),
     DemoLender("U0DEMOCHEN", "chen", "Chen Wei", "Asia/Phnom_Penh"),
-    DemoLender("U0DEMODANA", "dana", "Dana Sow", "Africa/Dakar"),
+    DemoLender("U0DEMODANA", "dana", "Dana Sow", "Africa/Dakar", "fr-FR"),
     DemoLender("U0DEMOEMIL", "emil", "Emil Rahimov", "Asia/Dushanbe"),
 )
 

@@ -16,6 +16,7 @@ from bot.devtools.console_screen import Style, message_screen, mrkdwn_to_text, v
 from bot.devtools.console_slack import due_jobs
 from bot.devtools.emulator import Message, View
 from storage.db.database import open_database
+from storage.lending.models import Lender
 from storage.projects.models import Project, ProjectStatus
 from tests.bot.devtools.console_sessions import WEDNESDAY_10AM, session
 from tests.reconciled import assert_session_reconciled
@@ -260,3 +261,33 @@ def test_a_modal_shows_its_inputs_errors_and_ways_out() -> None:
     assert "Amount: <plain text input = €20.00>" in text and "! Too <much>" in text
     assert "[Cancel: type `close`]" in text and "fill" not in text
     assert "\x1b[1m" in text  # a terminal gets emphasis
+
+
+def test_a_colleague_moves_time_zone_and_a_newcomer_joins(database_url: str) -> None:
+    transcript = session(
+        database_url,
+        "tz bilal Asia/Tokyo",
+        "tz bilal Mars/Olympus",
+        "as bilal",
+        "join eve",
+        "join eve",
+        "as eve",
+        "/lend portfolio",
+    )
+    assert "Bilal Haddad is now in Asia/Tokyo: Slack told the app (user_change)." in transcript
+    assert "Python knows no time zone 'Mars/Olympus'" in transcript
+    # 10:00 UTC is 19:00 in Tokyo.
+    assert "You are Bilal Haddad (Asia/Tokyo)" in transcript and "Wed 19:00 for bilal" in transcript
+    assert "Eve joined the workspace, in #general (team_join)" in transcript
+    assert "eve is already here." in transcript
+    assert "You are Eve (UTC)" in transcript
+    db = open_database(database_url)
+    try:
+        with db.sessions() as reading:
+            rows = reading.execute(select(Lender.slack_user_id, Lender.tz)).all()
+            zones = {user_id: tz for user_id, tz in rows}
+    finally:
+        db.dispose()
+    assert zones["U0DEMOBILAL"] == "Asia/Tokyo"
+    # Eve used the app: she was looked up and is a lender now.
+    assert zones["U0DEMOEVE"] == "UTC"
