@@ -9,7 +9,7 @@ from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
 from bot.runtime.accepted_work import ThreadWorkRunner
-from bot.runtime.first_contact import FirstContact, look_up_newcomers
+from bot.runtime.first_contact import FirstContact, look_up_newcomers, lookup_client
 from bot.runtime.settings import Settings
 from handlers import (
     admin,
@@ -79,7 +79,7 @@ def create_app(
     threads = app.listener_runner.lazy_listener_runner
     assert isinstance(threads, ThreadLazyListenerRunner)
     # After the guards and the event de-duplication: only requests the app serves, once.
-    contact = FirstContact(web_client, services.db.sessions, services.clock)
+    contact = FirstContact(lookup_client(web_client), services.db.sessions, services.clock)
     app.middleware(look_up_newcomers(contact, threads.executor))
     app.listener_runner.lazy_listener_runner = ThreadWorkRunner(
         threads.executor, services.db.sessions, app.dispatch

@@ -35,6 +35,16 @@ logger = logging.getLogger(__name__)
 NOT_AN_APPEARANCE = frozenset({"user_change", "team_join", "app_uninstalled", "tokens_revoked"})
 
 
+# A lookup holds a listener thread while it waits: a hung one gives up well before Slack's 30 s.
+LOOKUP_TIMEOUT_SECONDS = 10
+
+
+def lookup_client(client: WebClient) -> WebClient:
+    """A client of its own for lookups: waiting out a 429's Retry-After is right here, and
+    must not become the behaviour of the client every listener answers with."""
+    return WebClient(token=client.token, base_url=client.base_url, timeout=LOOKUP_TIMEOUT_SECONDS)
+
+
 @dataclass(frozen=True)
 class FirstContact:
     client: WebClient

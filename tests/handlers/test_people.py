@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -236,3 +238,25 @@ def test_missing_fields_change_nothing(harness: Harness) -> None:
         "Ana Quispe",
         False,
     )
+
+
+def test_a_slow_lookup_never_delays_the_ack(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = WebClient.users_info
+    slow = threading.Event()
+
+    def takes_its_time(self: WebClient, **kwargs: Any) -> Any:
+        slow.wait(timeout=2)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(WebClient, "users_info", takes_its_time)
+    ana = harness.user("ana", **LIMA)
+    started = time.monotonic()
+    delivery = harness.sender.slash_command(ana.id, "/lend", "portfolio", None, None)
+    acked_in = time.monotonic() - started
+    slow.set()
+    harness.settle()
+    assert delivery.status == 200 and acked_in < 1.5
+    found = lender_row(harness, ana.id)
+    assert found is not None and found.tz == "America/Lima"
