@@ -60,6 +60,7 @@ def _jobs_run(args: argparse.Namespace) -> int:
 
 def _told(name: str, result: object, currency: str) -> str:
     """What a tick did, in words."""
+    from bot.runtime.people_sync import SyncResult
     from storage.ledger.money import format_money
     from storage.lending.autolend import AutolendResult
     from storage.notifications.outbox import TickResult
@@ -74,6 +75,11 @@ def _told(name: str, result: object, currency: str) -> str:
             return (
                 f"{lent} re-lent in {counted(pledges, 'pledge')} for {counted(lenders, 'lender')}"
             )
+        case SyncResult(pages=pages, users_seen=seen, lenders_updated=updated):
+            people = counted(seen, "person", "people")
+            return f"{people} in {counted(pages, 'page')}, {counted(updated, 'lender')} updated"
+        case str() as said:  # a job that could not run says why
+            return said
         case Purge(notifications=notifications):
             return f"{counted(notifications, 'sent notification')} purged of whom they named"
         case TickResult(changed=changed, queued=queued):

@@ -500,6 +500,7 @@ JOBS_TOLD = {
     "circle-summaries": "0 circles summarised, 0 notifications queued",
     "reconcile": "0 broken rules, 0 notifications queued",
     "purge-sent-texts": "0 sent notifications purged of whom they named",
+    "people-sync": "skipped: no SLACK_BOT_TOKEN to ask Slack's directory with",
 }
 
 
@@ -607,3 +608,11 @@ def test_a_notification_already_sent_is_not_retried(
         session.execute(update(Notification).values(status=NotificationStatus.SENT))
     code, _out, err = run(capsys, "outbox", "retry", str(sent))
     assert code == 1 and f"notification {sent} cannot be retried: it was sent" in err
+
+
+def test_the_nightly_people_sync_run_by_hand_says_what_it_did(
+    db: Database, slack_team: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "grant", "U0ANA", "25")  # Ana is a lender; Bob is only in the directory
+    code, out, _err = run(capsys, "jobs", "run", "people-sync")
+    assert code == 0 and out.startswith("people-sync: ") and "in 1 page, 1 lender updated" in out
