@@ -53,7 +53,14 @@ from storage.installations.models import Workspace
 from storage.ledger.models import Account, LedgerTransaction, Posting
 from storage.lending.credit import withdraw
 from storage.lending.lenders import SlackIdentity
-from storage.lending.models import Lender, LenderMonth, NotifyMode, PayoutRequest, Pledge
+from storage.lending.models import (
+    Lender,
+    LenderMonth,
+    NotifyMode,
+    PayoutRequest,
+    PendingLookup,
+    Pledge,
+)
 from storage.lending.portfolio import balances
 from storage.notifications.kinds import Kind
 from storage.notifications.models import Notification, NotificationStatus
@@ -362,6 +369,8 @@ def _forget(session: Session, lender_id: int, user_id: str, pseudonym: str) -> N
         update(Lender).where(Lender.id == lender_id).values(slack_user_id=pseudonym, **erased)
     )
     session.execute(delete(CircleInvitation).where(CircleInvitation.invitee_id == lender_id))
+    # A directory lookup still waiting for them: there is nobody to look up any more.
+    session.execute(delete(PendingLookup).where(PendingLookup.slack_user_id == user_id))
     # Requests of theirs still being worked on carry what they typed and their name.
     session.execute(
         delete(AcceptedWork).where(

@@ -17,7 +17,7 @@ from storage.db.inbox import accept
 from storage.finance.statistics import programme_stats
 from storage.lending.credit import grant_credit, withdraw
 from storage.lending.lenders import SlackIdentity, choose_autolend, ensure_lender, find_lender
-from storage.lending.models import Lender, PayoutRequest
+from storage.lending.models import Lender, PayoutRequest, PendingLookup
 from storage.lending.pledges import PledgeRequest, pledge
 from storage.lending.portfolio import balances
 from storage.lending.rules import LendingRules
@@ -120,6 +120,11 @@ def mentions(db: Database, needle: str) -> list[str]:
 
 def test_an_erasure_leaves_nothing_of_the_person_in_any_text_column(db: Database) -> None:
     programme = build(db)
+    with db.sessions() as session, session.begin():
+        # A directory lookup of hers still in flight.
+        session.add(
+            PendingLookup(org_key=ANA.org_key, slack_user_id=ANA.user_id, asked_at=utcnow())
+        )
     assert mentions(db, ANA.user_id) and mentions(db, "Ana Quispe")
     before = totals(db, programme)
     erasure = erase_person(db.sessions, programme.ana, currency="EUR")
@@ -129,6 +134,8 @@ def test_an_erasure_leaves_nothing_of_the_person_in_any_text_column(db: Database
     for needle in (ANA.user_id, "Ana Quispe", REAL_NAME):
         assert mentions(db, needle) == [], needle
     assert totals(db, programme) == before
+    with db.sessions() as session:
+        assert session.execute(select(PendingLookup)).first() is None
 
 
 def test_an_erasure_pays_out_the_open_credit_and_hands_on_the_circles_she_led(
