@@ -64,8 +64,8 @@ def submit_settings(
     if outcome.refusal is not None:
         return field_errors(**{ERROR_FIELDS[outcome.refusal.code]: outcome.refusal.message})
     saved = outcome.value()
-    days = [day for number, day in enumerate(DAYS) if saved.work_days >> number & 1]
-    view = services.view("settings_saved_modal.json.j2", prefs=saved, days=days)
+    names = [day for number, day in enumerate(DAYS) if saved.work_days >> number & 1]
+    view = services.view("settings_saved_modal.json.j2", prefs=saved, days=names)
     return {"response_action": "update", "view": view}
 
 
