@@ -272,7 +272,11 @@ def _check_loan_line(
 ) -> None:
     with harness.db.sessions() as session:
         project = session.get_one(Project, project_id)
-        reference, due = project.reference, next_expected(project)
+        reference, due, raising = (
+            project.reference,
+            next_expected(project),
+            project.status == ProjectStatus.FUNDRAISING,
+        )
     (line,) = [line for line in text.split("\n") if f"`{reference}`" in line]
     following = text.split(line, 1)[1].split("\n")[1]
     lent, back = books.lent(lender, project_id), books.repaid[(lender, project_id)]
@@ -280,6 +284,8 @@ def _check_loan_line(
         assert f"you pledged {money(books.pledged[(lender, project_id)])}:" in following
         return
     assert f"you lent {money(lent)}, {money(back)} back" in following
+    # One rounding rule, down, as the repayment DMs say it: of what this lender lent.
+    assert raising or f" {back * 100 // lent}% of yours repaid" in following
     share = _next_share(books, lender, project_id, due.owed if due else 0)
     if share:
         assert f"next {money(share)} expected by" in following
