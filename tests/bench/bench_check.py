@@ -121,3 +121,7 @@ def _timed_check(url: str) -> float:
     if done.returncode != 0:
         raise SystemExit("the generated programme should reconcile")
     return done.seconds
+
+
+if __name__ == "__main__":
+    main()
