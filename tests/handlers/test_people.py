@@ -101,8 +101,12 @@ def test_a_person_looked_up_today_is_not_looked_up_again(harness: Harness) -> No
 
 def test_someone_of_another_organisation_is_marked_as_such(harness: Harness) -> None:
     olga = harness.user("olga", team_id="TPARTNER")
+    # Her first Home and its lookup run side by side: a lookup that answers before Home has
+    # made her a lender stores nothing (a lookup makes no lender of another organisation) and
+    # leaves her to be looked up when she next appears.
     harness.open_home(olga.id)
-    assert len(harness.calls("users.info")) == 1
+    harness.open_home(olga.id)
+    assert 1 <= len(harness.calls("users.info")) <= 2
     found = lender_row(harness, olga.id)
     assert found is not None and found.is_external
 
