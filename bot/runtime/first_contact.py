@@ -61,6 +61,11 @@ class FirstContact:
             )
 
     def _meet(self, identity: SlackIdentity) -> None:
+        # Every request of a known person passes here: a read settles most, and only a lookup
+        # that is due takes a write transaction (SQLite's one writer lock) to note it.
+        with self.factory() as session:
+            if not lookup_due(session, identity, now=self.clock()):
+                return
         with transaction(self.factory) as session:
             if not lookup_due(session, identity, now=self.clock()):
                 return
