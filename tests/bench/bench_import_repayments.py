@@ -33,7 +33,6 @@ from storage.projects.models import Project  # noqa: E402
 from storage.repayments.recording import RepaymentInput  # noqa: E402
 from tests.bench.bench_repayments import (  # noqa: E402
     PLEDGES_PER_PROJECT,
-    POSTGRES_URL,
     Measure,
     floor_seconds,
     fresh_database,
@@ -47,13 +46,6 @@ class ImportMeasure(Measure):
     """The distribution benchmark's measure, with the command's start-up alone beside it."""
 
     startup_seconds: float = 0.0
-
-
-def database_url(db: Database, schema: str | None) -> str:
-    if schema is None:
-        return db.engine.url.render_as_string(hide_password=False)
-    # The command must see the benchmark's private schema, as its engine does.
-    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
 
 
 def write_report(db: Database, items: list[RepaymentInput], path: Path) -> None:
@@ -72,12 +64,10 @@ def write_report(db: Database, items: list[RepaymentInput], path: Path) -> None:
 
 
 def measure(kind: str, projects: int) -> ImportMeasure:
-    db, admin, schema = fresh_database(kind)
-    try:
+    with fresh_database(kind) as (db, url):
         items = populate(db, projects)
         report = Path(tempfile.mkdtemp()) / "report.csv"
         write_report(db, items, report)
-        url = database_url(db, schema)
         startup = microlend(url, "--help").seconds
         floor = floor_seconds(db)
         done = microlend(url, "import", "repayments", str(report))
@@ -86,12 +76,6 @@ def measure(kind: str, projects: int) -> ImportMeasure:
         assert_repaid(db.engine, items)
         pledges = projects * PLEDGES_PER_PROJECT
         return ImportMeasure(kind, pledges, done.seconds, floor, done.peak_mib, startup)
-    finally:
-        db.dispose()
-        if admin is not None:
-            with admin.begin() as connection:
-                connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
 
 
 def assert_repaid(engine: Engine, items: list[RepaymentInput]) -> None:

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -76,8 +76,7 @@ def main() -> None:
     print("| database | workers | pledges/s | floor tx/s | share of floor |")
     print("|---|---:|---:|---:|---:|")
     for kind in kinds:
-        db, admin, schema = fresh_database(kind)
-        try:
+        with fresh_database(kind) as (db, _url):
             lenders = [make_lender(db) for _ in range(64)]
             projects = [make_project(db, 10**9) for _ in range(16)]
             for workers in (1, 8):
@@ -87,12 +86,6 @@ def main() -> None:
                     f"| {kind} | {workers} | {rate:,.0f} | {floor:,.0f} | {rate / floor:.2f} |",
                     flush=True,
                 )
-        finally:
-            db.dispose()
-            if admin is not None:
-                with admin.begin() as connection:
-                    connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-                admin.dispose()
 
 
 if __name__ == "__main__":

@@ -14,22 +14,21 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import tempfile
 import time
 import tracemalloc
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, delete, func, insert, literal, select, text
+from sqlalchemy import delete, func, insert, literal, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from storage.db.clock import utcnow
 from storage.db.database import Database
 from storage.db.engine import make_engine
-from storage.db.migrate import upgrade
 from storage.installations.models import Workspace
 from storage.ledger.models import Account, AccountKind, LedgerTransaction, Posting
 from storage.ledger.postings import move_pledges, new_transaction, post_rows
@@ -37,8 +36,8 @@ from storage.lending.models import Lender, Pledge
 from storage.lending.rules import LendingRules
 from storage.projects.models import Partner, Project, ProjectStatus, RepaymentInterval
 from storage.repayments.recording import RepaymentInput, record_repayments
+from tests.bench.scratch import scratch_database
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PLEDGES_PER_PROJECT = 25
 LENDERS_PER_PLEDGE = 0.4  # 250,000 pledges from 100,000 lenders
 
@@ -56,19 +55,15 @@ class Measure:
         return self.seconds / self.floor_seconds
 
 
-def fresh_database(kind: str) -> tuple[Database, Engine | None, str | None]:
-    if kind == "sqlite":
-        path = Path(tempfile.mkdtemp()) / "bench.db"
-        engine = make_engine(f"sqlite:///{path}")
-        upgrade(engine)
-        return Database.on(engine), None, None
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
-    upgrade(engine)
-    return Database.on(engine), admin, schema
+@contextmanager
+def fresh_database(kind: str) -> Iterator[tuple[Database, str]]:
+    """A migrated scratch database (``scratch_database``) opened, and its URL for commands."""
+    with scratch_database(kind, "bench") as url:
+        db = Database.on(make_engine(url))
+        try:
+            yield db, url
+        finally:
+            db.dispose()
 
 
 def populate(db: Database, projects: int) -> list[RepaymentInput]:
@@ -198,8 +193,7 @@ def floor_seconds(db: Database) -> float:
 
 
 def measure(kind: str, projects: int) -> Measure:
-    db, admin, schema = fresh_database(kind)
-    try:
+    with fresh_database(kind) as (db, _url):
         items = populate(db, projects)
         floor = floor_seconds(db)
         started = time.perf_counter()
@@ -216,12 +210,6 @@ def measure(kind: str, projects: int) -> Measure:
             written = session.execute(select(func.count()).select_from(Posting)).scalar_one()
             assert written >= 4 * projects * PLEDGES_PER_PROJECT
         return Measure(kind, projects * PLEDGES_PER_PROJECT, elapsed, floor, peak)
-    finally:
-        db.dispose()
-        if admin is not None:
-            with admin.begin() as connection:
-                connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
 
 
 def main() -> None:
