@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Connection, Engine, event, select
 
+from bot.devtools.emulator import Message
 from bot.runtime.delivery import DeliverySettings, DeliveryWorker
 from bot.runtime.send_limiter import RateLimits, WorkspaceRateLimiter
 from bot.runtime.slack_client import SlackClient
@@ -608,3 +609,48 @@ def test_the_preview_refuses_what_the_monthly_cap_would_refuse(harness: Harness)
     assert "only €378.84 more this month" in text_of(reply)
     assert button_values(reply, "pledge_confirm") == []
     assert harness.count(Pledge) == 1
+
+
+def choose_circle(harness: Harness, user_id: str, confirmation: Message, value: str) -> None:
+    """The confirmation's circle select answered with ``value``, as a hand-made payload can."""
+    option = {"text": {"type": "plain_text", "text": "x"}, "value": value}
+    action = {
+        "type": "static_select",
+        "action_id": "pledge_circle",
+        "block_id": "b",
+        "selected_option": option,
+    }
+    harness.sender._send_action(user_id, confirmation, action, None)
+    harness.settle()
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["not json", '{"p": 1, "a": 2500, "c": "7", "i": "x"}', "<!channel>" * 300, ""],
+)
+def test_a_forged_circle_choice_is_answered_and_lends_nothing(
+    harness: Harness, option: str
+) -> None:
+    lead, ana = harness.user("lea"), harness.user("ana")
+    channel, _circle_id = _circle_in(harness, lead.id, ana.id)
+    project_id = make_project(harness.db, amount=10_000)
+    grant(harness, ana.id, 5_000)
+    harness.command(ana.id, f"pledge {reference(harness, project_id)} 25", channel)
+    confirmation = harness.reply(ana.id)
+    choose_circle(harness, ana.id, confirmation, option)
+    assert "That choice has expired; pledge again." in harness.reply_text(ana.id)
+    assert harness.count(Pledge) == 0
+
+
+def test_a_circle_the_lender_is_not_in_cannot_be_chosen(harness: Harness) -> None:
+    lead, ana, bea = harness.user("lea"), harness.user("ana"), harness.user("bea")
+    _channel, circle_id = _circle_in(harness, lead.id, ana.id)
+    project_id = make_project(harness.db, amount=10_000)
+    grant(harness, bea.id, 5_000)
+    harness.command(bea.id, f"pledge {reference(harness, project_id)} 25")
+    confirmation = harness.reply(bea.id)
+    value = json.loads(button_values(confirmation, "pledge_confirm")[0])
+    forged = json.dumps({**value, "c": circle_id})
+    choose_circle(harness, bea.id, confirmation, forged)
+    assert "circle you belong to" in harness.reply_text(bea.id)
+    assert harness.count(Pledge) == 0
