@@ -69,7 +69,7 @@ def _keep_current(services: Services, context: BoltContext, event: Mapping[str, 
         return
     org_key = context.enterprise_id or context.team_id or ""
     with transaction(services.db.sessions) as session:
-        update_profiles(session, org_key, [profile])
+        update_profiles(session, org_key, [profile], services.rules.leaver_credit)
 
 
 def register(app: App, services: Services, subcommands: Subcommands) -> None:

@@ -79,7 +79,12 @@ def create_app(
     threads = app.listener_runner.lazy_listener_runner
     assert isinstance(threads, ThreadLazyListenerRunner)
     # After the guards and the event de-duplication: only requests the app serves, once.
-    contact = FirstContact(lookup_client(web_client), services.db.sessions, services.clock)
+    contact = FirstContact(
+        lookup_client(web_client),
+        services.db.sessions,
+        services.clock,
+        services.rules.leaver_credit,
+    )
     app.middleware(look_up_newcomers(contact, threads.executor))
     app.listener_runner.lazy_listener_runner = ThreadWorkRunner(
         threads.executor, services.db.sessions, app.dispatch

@@ -27,6 +27,7 @@ from bot.runtime.slack_directory import wait_out_rate_limits
 from handlers.people import profile_of
 from storage.db.unit_of_work import transaction
 from storage.lending.lenders import SlackIdentity
+from storage.lending.rules import LeaverCredit
 from storage.people.directory import ask_lookup, lookup_due, record_lookup, settle_lookup
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class FirstContact:
     client: WebClient
     factory: sessionmaker[Session]
     clock: Callable[[], datetime]
+    leaver_credit: LeaverCredit
 
     def meet(self, identity: SlackIdentity) -> None:
         """Look someone up unless it was done in the last day; never raises."""
@@ -82,7 +84,7 @@ class FirstContact:
             return
         profile = profile_of(user, identity.team_id, identity.enterprise_id)
         with transaction(self.factory) as session:
-            record_lookup(session, identity, profile, now=self.clock())
+            record_lookup(session, identity, profile, self.leaver_credit, now=self.clock())
 
 
 def appearance(context: BoltContext, body: Mapping[str, Any]) -> SlackIdentity | None:

@@ -76,7 +76,7 @@ class JobRun:
 
 
 def _expire(ctx: JobContext) -> object:
-    return expire_due_projects(ctx.factory, now=ctx.clock())
+    return expire_due_projects(ctx.factory, now=ctx.clock(), leaver_credit=ctx.rules.leaver_credit)
 
 
 def _autolend(ctx: JobContext) -> object:
@@ -99,7 +99,8 @@ def _people_sync(ctx: JobContext) -> object:
     client = ctx.slack()
     if client is None:
         return "skipped: no SLACK_BOT_TOKEN to ask Slack's directory with"
-    return sync_profiles(client, ctx.factory, installation_of(client).org_key)
+    org_key = installation_of(client).org_key
+    return sync_profiles(client, ctx.factory, org_key, ctx.rules.leaver_credit)
 
 
 def _circle_summaries(ctx: JobContext) -> object:

@@ -25,6 +25,7 @@ from bot.runtime.slack_directory import (
 from handlers.people import profile_of
 from storage.db.clock import utcnow
 from storage.db.unit_of_work import transaction
+from storage.lending.rules import LeaverCredit
 from storage.people.directory import (
     Profile,
     sync_page_done,
@@ -46,6 +47,7 @@ def sync_profiles(
     client: WebClient,
     factory: sessionmaker[Session],
     org_key: str,
+    leaver_credit: LeaverCredit,
     *,
     page_size: int = PAGE_SIZE,
     pause: float = TIER_2_PAUSE,
@@ -60,7 +62,9 @@ def sync_profiles(
         profiles = _profiles(members, org_key)
         with transaction(factory) as session:
             now = utcnow()
-            lenders_updated += update_profiles(session, org_key, profiles, seen_at=now)
+            lenders_updated += update_profiles(
+                session, org_key, profiles, leaver_credit, seen_at=now
+            )
             sync_page_done(session, org_key, next_cursor, now=now)
         pages += 1
         users_seen += sum(1 for member in members if person_problem(member) is None)

@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from storage.ledger.money import AmountError, parse_amount
-from storage.lending.rules import LendingRules
+from storage.lending.rules import LeaverCredit, LendingRules
 
 DEFAULT_DATABASE_URL = "sqlite:///microlend.db"
 SLACK_API_URL = "https://slack.com/api/"
@@ -86,6 +86,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         min_pledge=_amount(env, "MICROLEND_MIN_PLEDGE", "20.00", currency),
         fundraising_days=_whole(env, "MICROLEND_FUNDRAISING_DAYS", "30", 1, 365, "days"),
         monthly_cap=_amount(env, "MICROLEND_MONTHLY_CAP", "500.00", currency),
+        leaver_credit=_leaver_credit(env.get("MICROLEND_LEAVER_CREDIT", "payout")),
     )
     return Settings(
         database_url=_database_url(env.get("DATABASE_URL", DEFAULT_DATABASE_URL)),
@@ -107,6 +108,14 @@ def retention_days(environ: Mapping[str, str] | None = None) -> int:
     """MICROLEND_RETENTION_DAYS alone, for the purge job, whose context is built without it."""
     env = os.environ if environ is None else environ
     return _whole(env, "MICROLEND_RETENTION_DAYS", "400", 1, 36_500, "days")
+
+
+def _leaver_credit(value: str) -> LeaverCredit:
+    try:
+        return LeaverCredit(value.strip().lower())
+    except ValueError:
+        choices = " or ".join(choice.value for choice in LeaverCredit)
+        raise SettingsError(f"MICROLEND_LEAVER_CREDIT={value!r}: use {choices}.") from None
 
 
 def _amount(env: Mapping[str, str], name: str, default: str, currency: str) -> int:

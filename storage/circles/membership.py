@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, SQLColumnExpression, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -148,6 +148,16 @@ def _require_lead(session: Session, circle: Circle, identity: SlackIdentity, act
     lender = find_lender(session, identity)
     if lender is None or lender.id != circle.lead_id:
         raise Refused("not_lead", f"Only the circle's lead can {action}. Nothing changed.")
+
+
+def members_here(circle_id: SQLColumnExpression[int] | int) -> Select[int]:
+    """A circle's members who are still with the company: the ones counted. Leavers stay on
+    the rolls (their history is the circle's) and count again if they come back."""
+    return (
+        select(CircleMember.lender_id)
+        .join(Lender, Lender.id == CircleMember.lender_id)
+        .where(CircleMember.circle_id == circle_id, Lender.deactivated.is_(False))
+    )
 
 
 def _is_member(session: Session, circle_id: int, lender_id: int) -> bool:
@@ -329,7 +339,9 @@ def leave_circle(
                 "Run `/lend circle leave` again to see who.",
             )
         if successor is not None:
-            _hand_over(session, circle, successor, member, identity.user_id, moment)
+            # One handover per membership that ended: named by when it began.
+            tenure = (member.lender_id, member.joined_at)
+            _hand_over(session, circle, successor, tenure, identity.user_id, moment)
         return Departure(
             circle.id,
             circle.name,
@@ -346,12 +358,35 @@ def leave_circle(
 
 
 def _successor(session: Session, circle_id: int, *, other_than: int) -> int | None:
+    """The longest-standing member still with the company, other than ``other_than``."""
     return session.execute(
         select(CircleMember.lender_id)
-        .where(CircleMember.circle_id == circle_id, CircleMember.lender_id != other_than)
+        .join(Lender, Lender.id == CircleMember.lender_id)
+        .where(
+            CircleMember.circle_id == circle_id,
+            CircleMember.lender_id != other_than,
+            Lender.deactivated.is_(False),
+        )
         .order_by(CircleMember.joined_at, CircleMember.lender_id)
         .limit(1)
     ).scalar_one_or_none()
+
+
+def pass_on_circles_of(session: Session, leaver_id: int, *, now: datetime) -> int:
+    """Every circle someone who left the company leads passes to its longest-standing member,
+    who is told; the leaver stays on its rolls (history), uncounted while away. A circle with
+    no one else left keeps its lead, who finds it again if they come back."""
+    former_user_id = _user_id(session, leaver_id) or ""
+    led = session.execute(select(Circle).where(Circle.lead_id == leaver_id)).scalars().all()
+    passed = 0
+    for circle in led:
+        successor = _successor(session, circle.id, other_than=leaver_id)
+        if successor is not None:
+            # One handover per leaving, named by when it was settled.
+            tenure = (leaver_id, now)
+            _hand_over(session, circle, successor, tenure, former_user_id, now, left_company=True)
+            passed += 1
+    return passed
 
 
 def _user_id(session: Session, lender_id: int | None) -> str | None:
@@ -374,19 +409,26 @@ def _hand_over(
     session: Session,
     circle: Circle,
     successor: int,
-    former: CircleMember,
+    tenure: tuple[int, datetime],
     former_user_id: str,
     now: datetime,
+    *,
+    left_company: bool = False,
 ) -> None:
-    """The earliest remaining member leads now, and hears so in their working hours."""
+    """The earliest remaining member leads now, and hears so in their working hours.
+    ``tenure`` (the former lead, a moment of theirs) keys the message: one per handover."""
     circle.lead_id = successor
     session.flush()
+    former_id, moment = tenure
     outbox.enqueue(
         session,
-        # One handover per membership that ended: the former lead's, named by when it began.
-        dedupe_key=f"new_lead:{circle.id}:{former.lender_id}:{former.joined_at.isoformat()}",
+        dedupe_key=f"new_lead:{circle.id}:{former_id}:{moment.isoformat()}",
         kind=Kind.NEW_LEAD,
-        payload={"former_lead": former_user_id, "channel": circle.channel_id},
+        payload={
+            "former_lead": former_user_id,
+            "channel": circle.channel_id,
+            "left_company": left_company,
+        },
         now=now,
         lender_id=successor,
         workspace_id=circle.workspace_id,

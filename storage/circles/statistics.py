@@ -9,8 +9,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.circles.membership import CircleInfo, circle_info, find_circle
-from storage.circles.models import Circle, CircleMember
+from storage.circles.membership import CircleInfo, circle_info, find_circle, members_here
+from storage.circles.models import Circle
 from storage.db.clock import utcnow
 from storage.db.unit_of_work import Outcome, Refused
 from storage.installations.models import Workspace
@@ -140,7 +140,7 @@ def circle_stats(
 
 def _stats(session: Session, circle: Circle) -> CircleStats:
     members = session.execute(
-        select(func.count()).where(CircleMember.circle_id == circle.id)
+        select(func.count()).select_from(members_here(circle.id).subquery())
     ).scalar_one()
     live = (Pledge.circle_id == circle.id) & Pledge.refunded.is_(False)
     totals = circle_totals(session, [circle.id])[circle.id]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.circles.models import Circle, CircleMember
+from storage.circles.membership import members_here
+from storage.circles.models import Circle
 from storage.notifications import outbox
 from storage.notifications.kinds import Kind
 from storage.notifications.outbox import TickResult
@@ -33,7 +34,7 @@ def circle_weekly_summaries(factory: sessionmaker[Session], *, now: datetime) ->
         Circle.id.label("circle_id"),
     ).where(
         Circle.weekly_summary.is_(True),
-        exists().where(CircleMember.circle_id == Circle.id),
+        members_here(Circle.id).exists(),
     )
     with factory() as session, session.begin():
         queued = outbox.enqueue_select(

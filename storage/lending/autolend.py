@@ -48,7 +48,11 @@ def _eligible(rules: LendingRules) -> Select[int, int, str | None, str | None]:
     return (
         select(Lender.id, Account.balance, Lender.autolend_country, Lender.autolend_sector)
         .join(Account, (Account.lender_id == Lender.id) & (Account.kind == AccountKind.AVAILABLE))
-        .where(Lender.autolend.is_(True), Account.balance >= rules.min_pledge)
+        .where(
+            Lender.autolend.is_(True),
+            Lender.deactivated.is_(False),
+            Account.balance >= rules.min_pledge,
+        )
         .order_by(Lender.id)
     )
 

@@ -15,7 +15,7 @@ from storage.ledger.accounts import lender_accounts, lender_balance, system_acco
 from storage.ledger.models import AccountKind
 from storage.ledger.money import format_money
 from storage.ledger.postings import Leg, post
-from storage.lending.lenders import LenderRef, lender_id_of, lender_param
+from storage.lending.lenders import LenderRef, lender_id_of, lender_param, refuse_a_leaver
 from storage.lending.models import PayoutRequest
 from storage.lending.portfolio import balances
 from storage.notifications import outbox
@@ -87,6 +87,12 @@ def grant_credit(
         if proposal is not None:
             require_proposed(session, proposal, "grant", params, plan)
         lender_id = lender_id_of(session, lender, now=moment)
+        refuse_a_leaver(
+            session,
+            lender_id,
+            "This person has left the company (their Slack account is deactivated): "
+            "nothing was granted.",
+        )
         accounts = lender_accounts(session, lender_id)
         grants = system_account(session, AccountKind.GRANTS)
         post(

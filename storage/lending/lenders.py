@@ -92,6 +92,16 @@ def known_lender_id(session: Session, lender: LenderRef) -> int | None:
     return lender
 
 
+def refuse_a_leaver(session: Session, lender_id: int | None, refusal: str) -> None:
+    """No new money in the name of someone who left the company (their Slack account is
+    deactivated): ``refusal`` says what was not done."""
+    if lender_id is None:
+        return
+    left = session.execute(select(Lender.deactivated).where(Lender.id == lender_id)).scalar_one()
+    if left:
+        raise Refused("left_company", refusal)
+
+
 def meet_lender(factory: sessionmaker[Session], identity: SlackIdentity, *, now: datetime) -> int:
     """The lender for someone who just spoke to the app: read, and written only the first time."""
     with factory() as session:

@@ -38,6 +38,13 @@ class Lender(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "slack_user_id", name="uq_lenders_workspace_user"),
         CheckConstraint("work_start_minute < work_end_minute", name="working_hours"),
+        # Leavers are few among 115,000: each repayment round looks for their credit here.
+        Index(
+            "ix_lenders_leavers",
+            "id",
+            postgresql_where=text("deactivated"),
+            sqlite_where=text("deactivated"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -72,6 +79,8 @@ class Lender(Base):
     deactivated: Mapped[bool] = mapped_column(Boolean, default=False)
     # When Slack last answered users.info (or the sync) for them; NULL: not yet.
     looked_up_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # When the app settled their leaving (storage.people.leavers); NULL again if they return.
+    left_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class PendingLookup(Base):
@@ -151,6 +160,12 @@ class LenderMonth(Base):
     new_money: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class PayoutReason(enum.StrEnum):
+    WITHDRAWAL = "withdrawal"
+    # Credit of someone who left the company, paid out without their asking.
+    LEAVER = "leaver"
+
+
 class PayoutRequest(Base):
     __tablename__ = "payout_requests"
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
@@ -160,3 +175,6 @@ class PayoutRequest(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     export_id: Mapped[int | None] = mapped_column(ForeignKey("exports.id"), index=True)
+    reason: Mapped[PayoutReason] = mapped_column(
+        string_enum(PayoutReason, "payout_reason"), default=PayoutReason.WITHDRAWAL
+    )

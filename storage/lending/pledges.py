@@ -17,7 +17,13 @@ from storage.ledger.accounts import lender_accounts
 from storage.ledger.models import AccountKind
 from storage.ledger.money import format_money
 from storage.ledger.postings import Leg, move_pledges, post, post_rows
-from storage.lending.lenders import LenderRef, known_lender_id, lender_id_of, lender_param
+from storage.lending.lenders import (
+    LenderRef,
+    known_lender_id,
+    lender_id_of,
+    lender_param,
+    refuse_a_leaver,
+)
 from storage.lending.models import LenderMonth, Pledge
 from storage.lending.portfolio import balances
 from storage.lending.rules import LendingRules
@@ -111,6 +117,12 @@ def plan_pledge(
         raise Refused("unknown_project", "There is no such project.")
     _check_amount(project, request.amount, rules, now)
     lender_id = known_lender_id(session, request.lender)
+    refuse_a_leaver(
+        session,
+        lender_id,
+        "Your Slack account is marked as deactivated, so microlend takes no new money in your "
+        "name. Nothing was lent.",
+    )
     circle_name = None
     if request.circle_id is not None:
         _check_member(session, request.circle_id, lender_id)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+
+class LeaverCredit(enum.StrEnum):
+    """What becomes of the credit of someone who left the company."""
+
+    # Paid out to them, as a withdrawal of all of it would be.
+    PAYOUT = "payout"
+    # Given to the programme's grant pool, for the company's future grants.
+    DONATE = "donate"
 
 
 @dataclass(frozen=True)
@@ -12,3 +22,4 @@ class LendingRules:
     fundraising_days: int = 30
     monthly_cap: int = 50_000
     delinquent_after_days: int = 30
+    leaver_credit: LeaverCredit = LeaverCredit.PAYOUT

@@ -86,6 +86,8 @@ class NewLead:
     circle_name: str
     channel_id: str
     former_lead_user_id: str
+    # The former lead left the company, not only the circle.
+    left_company: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,8 @@ def lender_news(
         elif row.kind == Kind.NEW_LEAD and row.circle_id in circles:
             _circle_id, name = circles[row.circle_id]
             former, channel = str(row.payload["former_lead"]), str(row.payload["channel"])
-            piece.leads.append(NewLead(name, channel, former))
+            left_company = bool(row.payload.get("left_company"))
+            piece.leads.append(NewLead(name, channel, former, left_company))
         elif row.kind == Kind.IDLE_CREDIT:
             piece.idle = True
         elif row.kind == Kind.GRANT:

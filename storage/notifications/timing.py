@@ -47,20 +47,23 @@ class Recipient:
     work_days: int
     # When a users.info for them was asked and not answered yet.
     lookup_asked_at: datetime | None = None
+    # They left the company: Slack would refuse a DM to a deactivated account.
+    deactivated: bool = False
 
 
 def load_recipients(session: Session, lender_ids: Iterable[int]) -> dict[int, Recipient]:
     rows = session.execute(
         select(
-            Lender.id,
+            Lender.id.label("lender_id"),
             Lender.slack_user_id,
-            Workspace.active,
+            Workspace.active.label("workspace_active"),
             Lender.notify_mode,
             Lender.tz,
             Lender.work_start_minute,
             Lender.work_end_minute,
             Lender.work_days,
-            PendingLookup.asked_at,
+            PendingLookup.asked_at.label("lookup_asked_at"),
+            Lender.deactivated,
         )
         .join(Workspace, Workspace.id == Lender.workspace_id)
         .outerjoin(
@@ -70,7 +73,7 @@ def load_recipients(session: Session, lender_ids: Iterable[int]) -> dict[int, Re
         )
         .where(Lender.id.in_(set(lender_ids)))
     ).all()
-    return {row[0]: Recipient(*row) for row in rows}
+    return {row.lender_id: Recipient(**row._asdict()) for row in rows}
 
 
 def inactive_workspaces(session: Session, workspace_ids: Iterable[int]) -> set[int]:
@@ -191,6 +194,8 @@ def _skip_reason(
         return "no such lender"
     if not recipient.workspace_active:
         return "the app is not installed in this workspace"
+    if recipient.deactivated:
+        return "they left the company: their Slack account is deactivated"
     if recipient.notify_mode == NotifyMode.OFF:
         return "the lender turned notifications off"
     return None

@@ -20,18 +20,24 @@ from sqlalchemy import (
     DateTime,
     String,
     bindparam,
+    case,
     delete,
+    false,
     func,
+    null,
     or_,
     select,
 )
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
+from storage.db.clock import utcnow
 from storage.db.engine import rowcount
 from storage.installations.models import Workspace
 from storage.lending.lenders import SlackIdentity, ensure_lender, find_lender
 from storage.lending.models import DirectorySync, Lender, PendingLookup
+from storage.lending.rules import LeaverCredit
+from storage.people.leavers import settle_leavers
 
 logger = logging.getLogger(__name__)
 
@@ -100,16 +106,21 @@ def _new_values() -> dict[str, ColumnElement[Any]]:
     types |= {column: String() for column in _TEXT_COLUMNS}
     types |= {column: Boolean() for column in _FLAG_COLUMNS}
     # NULL means "keep what is stored": a missing field, an unloadable zone, no name.
-    return {
+    values: dict[str, ColumnElement[Any]] = {
         column: func.coalesce(bindparam(f"p_{column}", type_=kind), getattr(Lender, column))
         for column, kind in types.items()
     }
+    # Someone active again is no leaver any more; a new leaving is settled afresh.
+    back = bindparam("p_deactivated", type_=Boolean()) == false()
+    values["left_at"] = case((back, null()), else_=Lender.left_at)
+    return values
 
 
 def update_profiles(
     session: Session,
     org_key: str,
     profiles: Sequence[Profile],
+    leaver_credit: LeaverCredit,
     *,
     seen_at: datetime | None = None,
     stale_before: datetime | None = None,
@@ -119,16 +130,32 @@ def update_profiles(
     People who never lent are not created: a directory of 115,000 is not 115,000 lenders.
     ``seen_at`` stamps the rows as looked up (a lookup, the sync); a row is rewritten only if
     something changed, it was never looked up, or it was looked up before ``stale_before``.
+    Someone the profile says left is settled as a leaver (``storage.people.leavers``) with
+    ``leaver_credit``, in the same transaction.
     """
     if not profiles:
         return 0
+    changed = _update(session, org_key, profiles, seen_at, stale_before)
+    gone = [profile.user_id for profile in profiles if profile.deactivated]
+    if gone:
+        settle_leavers(session, org_key, gone, leaver_credit, now=seen_at or utcnow())
+    return changed
+
+
+def _update(
+    session: Session,
+    org_key: str,
+    profiles: Sequence[Profile],
+    seen_at: datetime | None,
+    stale_before: datetime | None,
+) -> int:
     rows = [_row(profile, seen_at, stale_before) for profile in profiles]
     values = _new_values()
     workspace = select(Workspace.id).where(Workspace.org_key == org_key).scalar_subquery()
     changed = [
         getattr(Lender, column).is_distinct_from(new)
         for column, new in values.items()
-        if column != "looked_up_at"
+        if column not in ("looked_up_at", "left_at")
     ]
     statement = (
         sql_update(Lender)
@@ -176,7 +203,12 @@ def settle_lookup(session: Session, identity: SlackIdentity) -> None:
 
 
 def record_lookup(
-    session: Session, identity: SlackIdentity, profile: Profile, *, now: datetime
+    session: Session,
+    identity: SlackIdentity,
+    profile: Profile,
+    leaver_credit: LeaverCredit,
+    *,
+    now: datetime,
 ) -> bool:
     """Store what ``users.info`` said of someone who appeared; False if nothing was stored.
 
@@ -189,7 +221,9 @@ def record_lookup(
             return False
         ensure_lender(session, identity, now=now)
     return bool(
-        update_profiles(session, identity.org_key, [profile], seen_at=now, stale_before=now)
+        update_profiles(
+            session, identity.org_key, [profile], leaver_credit, seen_at=now, stale_before=now
+        )
     )
 
 

@@ -17,10 +17,11 @@ from storage.ledger.accounts import system_account
 from storage.ledger.models import Account, AccountKind
 from storage.ledger.postings import move_pledges, post_rows
 from storage.lending.models import Pledge
-from storage.lending.rules import LendingRules
+from storage.lending.rules import LeaverCredit, LendingRules
 from storage.notifications import outbox
 from storage.notifications.kinds import Kind
 from storage.notifications.outbox import TickResult
+from storage.people.leavers import sweep_leaver_credit
 from storage.projects.models import LENT_STATUSES, Project, ProjectStatus
 from storage.projects.schedule import is_delinquent
 
@@ -56,7 +57,10 @@ EXPIRY_CHUNK = 1_000
 
 
 def expire_due_projects(
-    factory: sessionmaker[Session], *, now: datetime | None = None
+    factory: sessionmaker[Session],
+    *,
+    now: datetime | None = None,
+    leaver_credit: LeaverCredit = LeaverCredit.PAYOUT,
 ) -> ExpiryResult:
     """Close every project whose deadline passed unfilled; each pledge returns to credit.
 
@@ -72,7 +76,12 @@ def expire_due_projects(
     expired = refunded = 0
     while True:
         chunk = run(
-            factory, "expire", None, {}, lambda s: _expire_chunk(s, moment), ExpiryResult
+            factory,
+            "expire",
+            None,
+            {},
+            lambda s: _expire_chunk(s, moment, leaver_credit),
+            ExpiryResult,
         ).value()
         expired += chunk.expired_projects
         refunded += chunk.refunded_pledges
@@ -80,7 +89,7 @@ def expire_due_projects(
             return ExpiryResult(expired, refunded)
 
 
-def _expire_chunk(session: Session, now: datetime) -> ExpiryResult:
+def _expire_chunk(session: Session, now: datetime, leaver_credit: LeaverCredit) -> ExpiryResult:
     fundraising = Project.status == ProjectStatus.FUNDRAISING
     due = (
         select(Project.id)
@@ -118,6 +127,8 @@ def _expire_chunk(session: Session, now: datetime) -> ExpiryResult:
     outbox.announce_to_lenders_and_circles(
         session, Kind.EXPIRED, select(Project.id).where(Project.id.in_(claimed)), now
     )
+    # A refund to someone who left goes on to them (or the grant pool), as a repayment does.
+    sweep_leaver_credit(session, leaver_credit, now=now)
     return ExpiryResult(len(claimed), refunded)
 
 

@@ -38,9 +38,10 @@ from storage.ledger.models import Account, AccountKind
 from storage.ledger.money import format_money
 from storage.ledger.postings import lock_in_order, post_rows
 from storage.lending.models import Lender, Pledge
-from storage.lending.rules import LendingRules
+from storage.lending.rules import LeaverCredit, LendingRules
 from storage.notifications import outbox
 from storage.notifications.kinds import Kind
+from storage.people.leavers import sweep_leaver_credit
 from storage.projects.models import LENT_STATUSES, Project, ProjectStatus
 from storage.repayments.models import Repayment
 
@@ -218,7 +219,7 @@ def record_repayment(
         plan = plan_repayment(session, item, rules)
         if proposal is not None:
             require_proposed(session, proposal, "repayment", _proposed_params(item), plan)
-        [transaction_id] = distribute(session, [item], moment)
+        [transaction_id] = distribute(session, [item], moment, rules.leaver_credit)
         status = session.execute(
             select(Project.status).where(Project.id == item.project_id)
         ).scalar_one()
@@ -294,7 +295,7 @@ def repayment_round(
         _start_pending(session)
         staging = RepaymentRound(session, rules)
         yield staging
-        staging.transaction_ids = _share_pending(session, moment)
+        staging.transaction_ids = _share_pending(session, moment, rules.leaver_credit)
 
 
 class RepaymentRound:
@@ -467,11 +468,13 @@ def _check(
         )
 
 
-def distribute(session: Session, items: Sequence[RepaymentInput], now: datetime) -> list[int]:
+def distribute(
+    session: Session, items: Sequence[RepaymentInput], now: datetime, leaver_credit: LeaverCredit
+) -> list[int]:
     """Share checked instalments among their lenders; the ledger transaction of each round."""
     _start_pending(session)
     _stage(session, list(items), {})
-    return _share_pending(session, now)
+    return _share_pending(session, now, leaver_credit)
 
 
 def _room_to_sort(session: Session) -> None:
@@ -513,7 +516,7 @@ def _stage(session: Session, items: list[RepaymentInput], rounds_before: dict[in
         session.execute(insert(PENDING), rows)
 
 
-def _share_pending(session: Session, now: datetime) -> list[int]:
+def _share_pending(session: Session, now: datetime, leaver_credit: LeaverCredit) -> list[int]:
     rounds = session.execute(select(func.coalesce(func.max(PENDING.c.round) + 1, 0))).scalar_one()
     # Each round posts on its own; when there are several, taking every account they move at
     # once, in order, keeps a later round from waiting on an account with a lower id than one
@@ -539,6 +542,8 @@ def _share_pending(session: Session, now: datetime) -> list[int]:
         transactions.append(_share_batch(session, now))
         session.execute(text("DROP TABLE repayment_batch"))
     _drop_temp_tables(session)
+    # What reached the credit of people who left goes on to them (or the grant pool) at once.
+    sweep_leaver_credit(session, leaver_credit, now=now)
     return transactions
 
 

@@ -16,8 +16,9 @@ from bot.runtime.jobs import JobContext, run_job
 from bot.runtime.people_sync import SyncResult, sync_profiles
 from bot.runtime.slack_directory import installation_of
 from storage.db.database import Database
-from storage.lending.models import Lender
-from storage.lending.rules import LendingRules
+from storage.lending.credit import grant_credit
+from storage.lending.models import Lender, PayoutReason, PayoutRequest
+from storage.lending.rules import LeaverCredit, LendingRules
 from tests.factories import make_lender
 
 TEAM = EmulatorConfig().team_id
@@ -42,7 +43,9 @@ def test_lenders_get_their_time_zone_and_name_across_pages(db: Database, slack: 
     ana_id, ben_id, carla_id = (make_lender(db, u.id, TEAM) for u in (ana, ben, carla))
     elsewhere = make_lender(db, ana.id, "T0OTHER")
 
-    result = sync_profiles(slack.client(), db.sessions, TEAM, page_size=2, pause=0)
+    result = sync_profiles(
+        slack.client(), db.sessions, TEAM, LeaverCredit.PAYOUT, page_size=2, pause=0
+    )
 
     # The bot and four people: three pages of two.
     assert (result.pages, result.users_seen, result.lenders_updated) == (3, 4, 3)
@@ -59,14 +62,19 @@ def test_lenders_get_their_time_zone_and_name_across_pages(db: Database, slack: 
 
 def test_a_second_sync_changes_nothing(db: Database, slack: Emulator) -> None:
     make_lender(db, slack.add_user("ana", tz="Asia/Dushanbe").id, TEAM)
-    assert sync_profiles(slack.client(), db.sessions, TEAM, pause=0).lenders_updated == 1
-    again = sync_profiles(slack.client(), db.sessions, TEAM, pause=0)
+    assert (
+        sync_profiles(
+            slack.client(), db.sessions, TEAM, LeaverCredit.PAYOUT, pause=0
+        ).lenders_updated
+        == 1
+    )
+    again = sync_profiles(slack.client(), db.sessions, TEAM, LeaverCredit.PAYOUT, pause=0)
     assert (again.pages, again.users_seen, again.lenders_updated) == (1, 1, 0)
 
 
 def test_a_bogus_time_zone_keeps_the_stored_one(db: Database, slack: Emulator) -> None:
     lender_id = make_lender(db, slack.add_user("ana", tz="Mars/Olympus_Mons").id, TEAM)
-    result = sync_profiles(slack.client(), db.sessions, TEAM, pause=0)
+    result = sync_profiles(slack.client(), db.sessions, TEAM, LeaverCredit.PAYOUT, pause=0)
     assert result.lenders_updated == 1
     assert lender(db, lender_id) == ("ana", "UTC")
 
@@ -75,17 +83,35 @@ def test_bots_are_skipped_and_deactivated_people_marked(db: Database, slack: Emu
     bot = slack.add_user("helper", tz="Asia/Dushanbe", is_bot=True)
     gone = slack.add_user("gone", tz="Asia/Dushanbe", deleted=True)
     bot_id, gone_id = (make_lender(db, u.id, TEAM) for u in (bot, gone))
-    result = sync_profiles(slack.client(), db.sessions, TEAM, pause=0)
+    result = sync_profiles(slack.client(), db.sessions, TEAM, LeaverCredit.PAYOUT, pause=0)
     assert (result.users_seen, result.lenders_updated) == (0, 1)
     assert lender(db, bot_id) == ("Ana", "UTC")
     with db.sessions() as session:
         assert session.get_one(Lender, gone_id).deactivated
 
 
+def test_a_leaver_the_sync_finds_is_settled_with_their_credit_paid_out(
+    db: Database, slack: Emulator
+) -> None:
+    gone = slack.add_user("gone", tz="Asia/Dushanbe", deleted=True)
+    gone_id = make_lender(db, gone.id, TEAM)
+    assert grant_credit(db.sessions, gone_id, 2_500, key="welcome", reason="welcome").ok
+    for _night in range(2):
+        sync_profiles(slack.client(), db.sessions, TEAM, LeaverCredit.PAYOUT, pause=0)
+    with db.sessions() as session:
+        assert session.get_one(Lender, gone_id).left_at is not None
+        paid = session.execute(
+            select(PayoutRequest.amount, PayoutRequest.reason).where(
+                PayoutRequest.lender_id == gone_id
+            )
+        ).all()
+    assert [tuple(row) for row in paid] == [(2_500, PayoutReason.LEAVER)]
+
+
 def test_guests_and_locales_are_kept(db: Database, slack: Emulator) -> None:
     guest = slack.add_user("gus", tz="America/Lima", locale="fr-FR", is_restricted=True)
     lender_id = make_lender(db, guest.id, TEAM)
-    sync_profiles(slack.client(), db.sessions, TEAM, pause=0)
+    sync_profiles(slack.client(), db.sessions, TEAM, LeaverCredit.PAYOUT, pause=0)
     with db.sessions() as session:
         found = session.get_one(Lender, lender_id)
         assert (found.is_restricted, found.is_ultra_restricted, found.real_name) == (
@@ -102,7 +128,9 @@ def test_a_429_is_waited_out_and_nothing_is_lost(sqlite_db: Database) -> None:
     with Emulator(EmulatorConfig(rate_limits=limits)) as slack:
         users = [slack.add_user(name, tz="America/Lima") for name in ("ana", "ben", "carla")]
         ids = [make_lender(sqlite_db, u.id, TEAM) for u in users]
-        result = sync_profiles(slack.client(), sqlite_db.sessions, TEAM, page_size=2, pause=0)
+        result = sync_profiles(
+            slack.client(), sqlite_db.sessions, TEAM, LeaverCredit.PAYOUT, page_size=2, pause=0
+        )
         statuses = [c.status for c in slack.calls("users.list")]
     assert 429 in statuses and statuses.count(200) == result.pages == 2
     assert result.lenders_updated == 3
@@ -162,11 +190,15 @@ def test_a_sync_cut_off_half_way_resumes_at_the_page_it_had_not_finished(
     cut = slack.client()
     monkeypatch.setattr(cut, "users_list", dies_on_the_second_page)
     with pytest.raises(TimeoutError):
-        sync_profiles(cut, db.sessions, TEAM, page_size=2, pause=0)
-    resumed = sync_profiles(slack.client(), db.sessions, TEAM, page_size=2, pause=0)
+        sync_profiles(cut, db.sessions, TEAM, LeaverCredit.PAYOUT, page_size=2, pause=0)
+    resumed = sync_profiles(
+        slack.client(), db.sessions, TEAM, LeaverCredit.PAYOUT, page_size=2, pause=0
+    )
     # The bot and Ana were the first page: the resumed run reads Ben and Carla only.
     assert (resumed.pages, resumed.lenders_updated) == (1, 2)
-    again = sync_profiles(slack.client(), db.sessions, TEAM, page_size=2, pause=0)
+    again = sync_profiles(
+        slack.client(), db.sessions, TEAM, LeaverCredit.PAYOUT, page_size=2, pause=0
+    )
     assert again.pages == 2
 
 

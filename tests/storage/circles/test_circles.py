@@ -184,7 +184,7 @@ def test_a_confirmed_leave_hands_over_to_the_earliest_member_who_is_told_once(
     info = circle_in_channel(db.sessions, LEAD.org_key, CHANNEL)
     assert info is not None and info.lead_user_id == "U0ANA"
     assert new_lead_rows(db) == [
-        (lender_id(db, ANA), {"former_lead": "U0LEAD", "channel": CHANNEL})
+        (lender_id(db, ANA), {"former_lead": "U0LEAD", "channel": CHANNEL, "left_company": False})
     ]
     # A member who does not lead leaves at once, and nobody is told.
     bob_left = leave_circle(db.sessions, BOB, channel_id=CHANNEL).value()

@@ -10,11 +10,13 @@ from storage.db.database import Database
 from storage.db.unit_of_work import transaction
 from storage.lending.lenders import SlackIdentity
 from storage.lending.models import Lender
+from storage.lending.rules import LeaverCredit
 from storage.notifications.timing import LOOKUP_POLL, LOOKUP_WAIT, delivery_time, load_recipients
 from storage.people.directory import Profile, ask_lookup, record_lookup, update_profiles
 from tests.factories import make_lender
 
 TEAM = "T0001"
+PAYOUT = LeaverCredit.PAYOUT
 
 
 def test_a_profile_changes_only_its_lender_and_creates_nobody(db: Database) -> None:
@@ -24,8 +26,8 @@ def test_a_profile_changes_only_its_lender_and_creates_nobody(db: Database) -> N
         Profile("UNOBODY", "nobody", "Asia/Tokyo"),
     ]
     with transaction(db.sessions) as session:
-        assert update_profiles(session, TEAM, profiles) == 1
-        assert update_profiles(session, "TOTHER", profiles) == 0
+        assert update_profiles(session, TEAM, profiles, PAYOUT) == 1
+        assert update_profiles(session, "TOTHER", profiles, PAYOUT) == 0
     with db.sessions() as session:
         assert session.query(Lender).count() == 1
         ana = session.get_one(Lender, lender_id)
@@ -40,8 +42,10 @@ def test_a_profile_changes_only_its_lender_and_creates_nobody(db: Database) -> N
 def test_an_unknown_zone_and_missing_fields_keep_what_is_stored(db: Database) -> None:
     lender_id = make_lender(db, "UANA", TEAM)
     with transaction(db.sessions) as session:
-        update_profiles(session, TEAM, [Profile("UANA", "ana", "America/Lima", locale="es-LA")])
-        update_profiles(session, TEAM, [Profile("UANA", "", "Mars/Olympus")])
+        update_profiles(
+            session, TEAM, [Profile("UANA", "ana", "America/Lima", locale="es-LA")], PAYOUT
+        )
+        update_profiles(session, TEAM, [Profile("UANA", "", "Mars/Olympus")], PAYOUT)
     with db.sessions() as session:
         ana = session.get_one(Lender, lender_id)
         assert (ana.display_name, ana.tz, ana.locale) == ("ana", "America/Lima", "es-LA")
@@ -51,7 +55,7 @@ def test_another_organisations_person_is_not_made_a_lender_by_a_lookup(db: Datab
     olga = SlackIdentity("UOLGA", TEAM)
     with transaction(db.sessions) as session:
         assert not record_lookup(
-            session, olga, Profile("UOLGA", "olga", "UTC", is_external=True), now=utcnow()
+            session, olga, Profile("UOLGA", "olga", "UTC", is_external=True), PAYOUT, now=utcnow()
         )
     with db.sessions() as session:
         assert session.query(Lender).count() == 0
