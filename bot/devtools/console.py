@@ -38,6 +38,7 @@ from bot.devtools.console_slack import (
     enter_channel,
     fast_forward,
     join_workspace,
+    leave_company,
     remember,
     running_locally,
 )
@@ -55,7 +56,8 @@ HELP = """\
   close           close the open modal
   as NAME         become someone else: {people}
   tz NAME ZONE    NAME sets another time zone in Slack (`tz bilal Asia/Tokyo`)
-  join NAME       a new colleague joins the workspace (`join eve`)
+  join NAME       a new colleague joins the workspace (`join eve`), or a leaver returns
+  leave NAME      NAME leaves the company: Slack deactivates them (`leave dana`)
   in #CHANNEL     move to a channel: {channels}, or `in dm` for the app's DM;
                   a new name creates the channel, with you and the app in it
   wait 2h | 3d    let time pass (m, h, d): scheduled jobs run, due messages are sent
@@ -105,6 +107,7 @@ class Console:
             "as": self.become,
             "tz": self.set_time_zone,
             "join": self.join,
+            "leave": self.leave,
             "in": self.move,
             "wait": self.wait,
             "tomorrow": self.tomorrow,
@@ -284,7 +287,13 @@ class Console:
         return f" [{shown}]" if shown else ""
 
     def become(self, rest: str) -> None:
-        self.user, self.buttons = self.person(rest), ()
+        someone = self.person(rest)
+        if self.local.slack.state.users[someone.user_id].deleted:
+            raise LookupError(
+                f"{someone.real_name} left the company: Slack lets a deactivated account do "
+                f"nothing (`join {someone.name}` brings them back)."
+            )
+        self.user, self.buttons = someone, ()
         self.say(self.whoami())
 
     def person(self, name: str) -> DemoLender:
@@ -311,10 +320,24 @@ class Console:
 
     def join(self, rest: str) -> None:
         newcomer = join_workspace(self.local, rest.strip())
+        back = [person for person in self.people if person.user_id == newcomer.user_id]
+        if back:
+            self.say(f"{back[0].real_name} is back: Slack reactivated them (user_change).")
+            return
         self.people.append(newcomer)
         self.say(
             f"{newcomer.real_name} joined the workspace, in #general (team_join);"
             f" `as {newcomer.name}` to be them."
+        )
+
+    def leave(self, rest: str) -> None:
+        leaver = self.person(rest)
+        if leaver.user_id == self.user.user_id:
+            raise ValueError("Become someone else first (`as NAME`): you cannot leave as yourself.")
+        leave_company(self.local, leaver)
+        self.say(
+            f"{leaver.real_name} left the company: Slack deactivated them (user_change). "
+            f"`join {leaver.name}` brings them back."
         )
 
     def move(self, rest: str) -> None:

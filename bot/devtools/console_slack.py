@@ -208,14 +208,33 @@ def change_time_zone(local: LocalSlack, lender: DemoLender, zone: str) -> DemoLe
     return replace(lender, tz=zone)
 
 
+def leave_company(local: LocalSlack, lender: DemoLender) -> None:
+    """The person leaves the company: an admin deactivates their account, and Slack sends
+    ``user_change`` with ``deleted`` (https://api.slack.com/events/user_change)."""
+    _set_deleted(local, lender.user_id, deleted=True)
+
+
+def _set_deleted(local: LocalSlack, user_id: str, *, deleted: bool) -> None:
+    with local.slack.state.lock:
+        user = local.slack.state.users[user_id]
+        if user.deleted == deleted:
+            raise LookupError(f"{user.name} has {'left' if deleted else 'not left'} already.")
+        user.deleted = deleted
+    local.sender.directory_changed(user_id)
+
+
 def join_workspace(local: LocalSlack, name: str) -> DemoLender:
     """A new colleague appears in the workspace (in #general, UTC until they say otherwise):
-    Slack sends ``team_join``; the app looks them up the first time they use it."""
+    Slack sends ``team_join``; the app looks them up the first time they use it. Someone who
+    left is reactivated instead (``user_change``, no longer ``deleted``)."""
     if not name.isalnum():
         raise ValueError("A colleague's name is one word of letters and digits: `join eve`.")
     newcomer = DemoLender(f"U0DEMO{name.upper()}", name.lower(), name.title(), "UTC")
     if newcomer.user_id in local.slack.state.users:
-        raise LookupError(f"{newcomer.name} is already here.")
+        if not local.slack.state.users[newcomer.user_id].deleted:
+            raise LookupError(f"{newcomer.name} is already here.")
+        _set_deleted(local, newcomer.user_id, deleted=False)
+        return newcomer
     local.slack.add_user(
         newcomer.name, id=newcomer.user_id, real_name=newcomer.real_name, tz=newcomer.tz
     )

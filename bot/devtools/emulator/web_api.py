@@ -239,6 +239,10 @@ def conversations_open(state: WorkspaceState, args: JsonDict) -> JsonDict:
         if len(users) > 1:
             # Multi-person DMs are not emulated; the app only opens one-to-one DMs.
             raise SlackError("not_supported")
+        if state.user(users[0]).deleted:
+            # https://api.slack.com/methods/conversations.open#errors: "The user has been
+            # disabled": Slack opens no DM with a deactivated account.
+            raise SlackError("user_disabled")
         channel, already_open = state.open_dm(users[0])
     body = _channel_object(state, channel) if _flag(args, "return_im") else {"id": channel.id}
     return {"ok": True, "no_op": already_open, "already_open": already_open, "channel": body}

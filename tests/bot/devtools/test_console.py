@@ -16,7 +16,7 @@ from bot.devtools.console_screen import Style, message_screen, mrkdwn_to_text, v
 from bot.devtools.console_slack import due_jobs
 from bot.devtools.emulator import Message, View
 from storage.db.database import open_database
-from storage.lending.models import Lender
+from storage.lending.models import Lender, PayoutReason, PayoutRequest
 from storage.projects.models import Project, ProjectStatus
 from tests.bot.devtools.console_sessions import WEDNESDAY_10AM, session
 from tests.reconciled import assert_session_reconciled
@@ -291,3 +291,30 @@ def test_a_colleague_moves_time_zone_and_a_newcomer_joins(database_url: str) -> 
     assert zones["U0DEMOBILAL"] == "Asia/Tokyo"
     # Eve used the app: she was looked up and is a lender now.
     assert zones["U0DEMOEVE"] == "UTC"
+
+
+def test_a_colleague_leaves_the_company_and_comes_back(database_url: str) -> None:
+    transcript = session(
+        database_url, "leave dana", "as dana", "leave dana", "join dana", "as dana"
+    )
+    assert "Dana Sow left the company: Slack deactivated them (user_change)." in transcript
+    assert "Dana Sow left the company: Slack lets a deactivated account do nothing" in transcript
+    assert "dana has left already." in transcript
+    assert "Dana Sow is back: Slack reactivated them (user_change)." in transcript
+    assert "You are Dana Sow (Africa/Dakar)" in transcript
+    db = open_database(database_url)
+    try:
+        with db.sessions() as reading:
+            dana = reading.execute(
+                select(Lender).where(Lender.slack_user_id == "U0DEMODANA")
+            ).scalar_one()
+            paid_out = reading.execute(
+                select(PayoutRequest.amount).where(
+                    PayoutRequest.lender_id == dana.id,
+                    PayoutRequest.reason == PayoutReason.LEAVER,
+                )
+            ).scalars()
+            # Her welcome credit went to her when she left; back, she carries on.
+            assert (dana.deactivated, dana.left_at, list(paid_out) != []) == (False, None, True)
+    finally:
+        db.dispose()
