@@ -54,6 +54,7 @@ COMMANDS = [
     ["jobs"],
     ["jobs", "list"],
     ["jobs", "run"],
+    ["leavers"],
     ["console"],
     ["demo"],
 ]
