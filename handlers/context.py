@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
@@ -17,6 +17,12 @@ from storage.lending.lenders import SlackIdentity
 from storage.lending.rules import LendingRules
 from storage.people.privacy import DEFAULT_RETENTION_DAYS
 from templates.render import RenderedMessage, render_message, render_view
+
+
+class InstallationRegistry(Protocol):
+    """The installations the app holds (OAuth mode): what an uninstall makes it forget."""
+
+    def forget(self, enterprise_id: str | None, team_id: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class Services:
     # whom they named (MICROLEND_PRIVACY_CONTACT, MICROLEND_RETENTION_DAYS).
     privacy_contact: str | None = None
     retention_days: int = DEFAULT_RETENTION_DAYS
+    # None with a single bot token (SLACK_BOT_TOKEN): nothing to forget but the workspace.
+    installations: InstallationRegistry | None = None
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins

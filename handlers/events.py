@@ -38,7 +38,11 @@ def _skip_repeated_events(services: Services) -> Callable[..., BoltResponse | No
 
 
 def _stop_sending(services: Services, context: BoltContext) -> None:
+    """Forget the installation's tokens and stop sending there; its money records stay."""
     org_key = context.enterprise_id or context.team_id or ""
+    if services.installations is not None:
+        team = None if context.is_enterprise_install else context.team_id
+        services.installations.forget(context.enterprise_id, team)
     if deactivate_workspace(services.db.sessions, org_key, now=services.clock()):
         logger.warning("workspace %s removed the app: no more messages to it", org_key)
 

@@ -22,7 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.runtime.serving import serve
 
     settings = load_settings()
-    settings.require("serve", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    settings.require("serve", *settings.installed_by(), "SLACK_SIGNING_SECRET")
     serve(settings, args.host, args.port)
     return 0
 
@@ -31,7 +31,7 @@ def _run(_args: argparse.Namespace) -> int:
     from bot.runtime.serving import run_socket_mode
 
     settings = load_settings()
-    settings.require("run", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    settings.require("run", *settings.installed_by(), "SLACK_APP_TOKEN")
     run_socket_mode(settings)
     return 0
 
@@ -40,7 +40,7 @@ def _worker(_args: argparse.Namespace) -> int:
     from bot.runtime.delivery import run_worker
 
     settings = load_settings()
-    settings.require("worker", "SLACK_BOT_TOKEN")
+    settings.require("worker", *settings.installed_by())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

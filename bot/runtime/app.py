@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from concurrent.futures import Executor
+from dataclasses import replace
+from typing import Any
 
 from slack_bolt import App
 from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
 from bot.runtime.accepted_work import ThreadWorkRunner
-from bot.runtime.first_contact import FirstContact, look_up_newcomers, lookup_client
+from bot.runtime.first_contact import FirstContact, look_up_newcomers
+from bot.runtime.installations import Installations, StoredAuthorize, oauth_flow
 from bot.runtime.settings import Settings
 from handlers import (
     admin,
@@ -59,17 +62,27 @@ def create_app(
     `executor` runs the work after each ack; tests pass one they can wait on. Only a worker
     process, whose requests the serving process verified, turns `verify_requests` off.
     """
-    web_client = client or WebClient(
-        token=settings.slack_bot_token, base_url=settings.slack_api_url
-    )
+    oauth = settings.oauth
+    # With OAuth every request brings its installation's token; otherwise the one bot token
+    # travels in the client and Bolt takes it from there.
+    token = None if oauth else settings.slack_bot_token
+    web_client = client or WebClient(token=token, base_url=settings.slack_api_url)
+    installing: dict[str, Any] = {}
+    if oauth is not None:
+        installations = Installations(services.db.engine, oauth)
+        services = replace(services, installations=installations)
+        installing = {
+            "oauth_flow": oauth_flow(services.db.engine, oauth, installations),
+            "authorize": StoredAuthorize(installations),
+        }
     app = App(
-        # The token travels in the client; Bolt takes it from there.
         signing_secret=settings.slack_signing_secret,
         client=web_client,
         # Ack first, then run the listener: Slack gives us three seconds for the ack only.
         process_before_response=False,
         listener_executor=executor,
         request_verification_enabled=verify_requests,
+        **installing,
     )
     subcommands: Subcommands = {}
     for module in LISTENER_MODULES:
@@ -80,7 +93,7 @@ def create_app(
     assert isinstance(threads, ThreadLazyListenerRunner)
     # After the guards and the event de-duplication: only requests the app serves, once.
     contact = FirstContact(
-        lookup_client(web_client),
+        web_client,
         services.db.sessions,
         services.clock,
         services.rules.leaver_credit,

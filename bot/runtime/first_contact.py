@@ -40,10 +40,13 @@ NOT_AN_APPEARANCE = frozenset({"user_change", "team_join", "app_uninstalled", "t
 LOOKUP_TIMEOUT_SECONDS = 10
 
 
-def lookup_client(client: WebClient) -> WebClient:
+def lookup_client(client: WebClient, token: str | None = None) -> WebClient:
     """A client of its own for lookups: waiting out a 429's Retry-After is right here, and
-    must not become the behaviour of the client every listener answers with."""
-    return WebClient(token=client.token, base_url=client.base_url, timeout=LOOKUP_TIMEOUT_SECONDS)
+    must not become the behaviour of the client every listener answers with. ``token``: the
+    one the request was served with (each installation has its own)."""
+    return WebClient(
+        token=token or client.token, base_url=client.base_url, timeout=LOOKUP_TIMEOUT_SECONDS
+    )
 
 
 @dataclass(frozen=True)
@@ -53,16 +56,17 @@ class FirstContact:
     clock: Callable[[], datetime]
     leaver_credit: LeaverCredit
 
-    def meet(self, identity: SlackIdentity) -> None:
-        """Look someone up unless it was done in the last day; never raises."""
+    def meet(self, identity: SlackIdentity, token: str | None = None) -> None:
+        """Look someone up unless it was done in the last day, with ``token`` (the request's
+        installation's; by default the client's); never raises."""
         try:
-            self._meet(identity)
+            self._meet(identity, lookup_client(self.client, token))
         except (SlackApiError, SlackClientError, OSError) as failure:
             logger.warning(
                 "users.info for %s failed (%s): asked again later", identity.user_id, failure
             )
 
-    def _meet(self, identity: SlackIdentity) -> None:
+    def _meet(self, identity: SlackIdentity, client: WebClient) -> None:
         # Every request of a known person passes here: a read settles most, and only a lookup
         # that is due takes a write transaction (SQLite's one writer lock) to note it.
         with self.factory() as session:
@@ -72,9 +76,9 @@ class FirstContact:
             if not lookup_due(session, identity, now=self.clock()):
                 return
             ask_lookup(session, identity, now=self.clock())
-        wait_out_rate_limits(self.client)
+        wait_out_rate_limits(client)
         try:
-            user = self.client.users_info(user=identity.user_id, include_locale=True)["user"]
+            user = client.users_info(user=identity.user_id, include_locale=True)["user"]
         except SlackApiError as error:
             if error.response.get("error") != "user_not_found":
                 raise
@@ -112,7 +116,7 @@ def look_up_newcomers(
         # A worker process's second dispatch of the same request is not a second appearance.
         identity = None if request.lazy_only else appearance(context, body)
         if identity is not None:
-            executor.submit(contact.meet, identity)
+            executor.submit(contact.meet, identity, context.bot_token)
         return response
 
     return middleware

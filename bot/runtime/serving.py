@@ -46,6 +46,12 @@ def wsgi_app(app: App, db: Database, signing_secret: str) -> WsgiApp:
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         route = (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+        if app.oauth_flow is not None and route in (
+            ("GET", app.oauth_flow.install_path),
+            ("GET", app.oauth_flow.redirect_uri_path),
+        ):
+            # The install page and Slack's redirect back: a browser's, unsigned by nature.
+            return bolt(environ, start_response)
         if route == ("POST", EVENTS_PATH):
             outside = {k: v for k, v in environ.items() if not k.startswith(BOLT_INTERNAL_HEADERS)}
             rejected = check(outside, signing_secret)
@@ -152,8 +158,7 @@ class OpenApp(NamedTuple):
 
 def open_app(settings: Settings) -> OpenApp:
     """The app as `serve` and `run` build it: its database, listeners and worker processes."""
-    if not settings.slack_bot_token:
-        raise SettingsError("SLACK_BOT_TOKEN is required to talk to Slack.")
+    settings.require("the app", *settings.installed_by())
     db = open_database(settings.database_url)
     app = create_app(settings, services_for(settings, db))
     return OpenApp(app, db, run_lazy_in_processes(app, settings, db.sessions))

@@ -17,7 +17,13 @@ SLACK_API_URL = "https://slack.com/api/"
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 
-SlackSetting = Literal["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"]
+SlackSetting = Literal[
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+]
 # Where a workspace admin finds each, for a command that cannot start without it.
 WHERE_TO_FIND: Mapping[SlackSetting, str] = MappingProxyType(
     {
@@ -25,8 +31,22 @@ WHERE_TO_FIND: Mapping[SlackSetting, str] = MappingProxyType(
         "SLACK_SIGNING_SECRET": "the Signing Secret under Basic Information, App Credentials",
         "SLACK_APP_TOKEN": "an app-level token (xapp-...) with connections:write "
         "under Basic Information, App-Level Tokens",
+        "SLACK_CLIENT_ID": "the Client ID under Basic Information, App Credentials",
+        "SLACK_CLIENT_SECRET": "the Client Secret under Basic Information, App Credentials",
     }
 )
+# Installed through OAuth (many workspaces, an organisation) or with one bot token (a pilot).
+OAUTH_SETTINGS: tuple[SlackSetting, ...] = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+TOKEN_SETTINGS: tuple[SlackSetting, ...] = ("SLACK_BOT_TOKEN",)
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """The app's own credentials (Basic Information, App Credentials) and where Slack is."""
+
+    client_id: str
+    client_secret: str
+    api_url: str
 
 
 class SettingsError(ValueError):
@@ -42,6 +62,9 @@ class Settings:
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str = SLACK_API_URL
+    # With both, workspaces install the app through OAuth (bot.runtime.installations).
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
     # The delivery worker's workspace-wide budget, and how often it tries before giving up.
     slack_per_minute: int = 600
     delivery_attempts: int = 6
@@ -57,6 +80,20 @@ class Settings:
     def currency(self) -> str:
         return self.rules.currency
 
+    @property
+    def oauth(self) -> OAuthApp | None:
+        """The OAuth app, when SLACK_CLIENT_ID or SLACK_CLIENT_SECRET is set (``require`` with
+        ``installed_by()`` names the other if it is missing)."""
+        if not (self.slack_client_id and self.slack_client_secret):
+            return None
+        return OAuthApp(self.slack_client_id, self.slack_client_secret, self.slack_api_url)
+
+    def installed_by(self) -> tuple[SlackSetting, ...]:
+        """The settings tokens come from: the OAuth app's once either of its two is given."""
+        if self.slack_client_id or self.slack_client_secret:
+            return OAUTH_SETTINGS
+        return TOKEN_SETTINGS
+
     def require(self, command: str, *names: SlackSetting) -> None:
         """Refuse to start ``command`` without the Slack settings it needs, naming each missing
         one and where to find it."""
@@ -64,6 +101,8 @@ class Settings:
             "SLACK_BOT_TOKEN": self.slack_bot_token,
             "SLACK_SIGNING_SECRET": self.slack_signing_secret,
             "SLACK_APP_TOKEN": self.slack_app_token,
+            "SLACK_CLIENT_ID": self.slack_client_id,
+            "SLACK_CLIENT_SECRET": self.slack_client_secret,
         }
         missing = [name for name in names if not given[name]]
         if missing:
@@ -96,6 +135,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
         slack_app_token=_app_token(env.get("SLACK_APP_TOKEN") or None),
         slack_api_url=_api_url(env.get("SLACK_API_URL", SLACK_API_URL)),
+        slack_client_id=env.get("SLACK_CLIENT_ID", "").strip() or None,
+        slack_client_secret=env.get("SLACK_CLIENT_SECRET", "").strip() or None,
         slack_per_minute=_whole(env, "MICROLEND_SLACK_PER_MINUTE", "600", 1, 1_000_000, "messages"),
         delivery_attempts=_whole(env, "MICROLEND_DELIVERY_ATTEMPTS", "6", 1, 100, "attempts"),
         work_processes=_whole(env, "MICROLEND_WORK_PROCESSES", "2", 0, 64, "processes"),
