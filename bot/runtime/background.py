@@ -34,7 +34,7 @@ def start_background(settings: Settings, db: Database, *, recover: Callable[[], 
     """Start the delivery worker, the scheduler (only the advisory-lock holder runs jobs) and
     the recovery of work left behind (`recover`, at once and then periodically)."""
     stop = threading.Event()
-    worker = build_worker(settings, factory=db.sessions)
+    worker = build_worker(settings, db=db)
     delivery = threading.Thread(target=worker.run, args=(stop,), name="delivery", daemon=True)
     delivery.start()
     scheduler, _leadership = build_scheduler(

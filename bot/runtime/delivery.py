@@ -30,6 +30,7 @@ from typing import Any
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.runtime.installations import Installations
 from bot.runtime.send_limiter import NoSlotInTime, RateLimits, WorkspaceRateLimiter
 from bot.runtime.settings import Settings
 from bot.runtime.slack_client import (
@@ -40,8 +41,9 @@ from bot.runtime.slack_client import (
     Unsendable,
     WorkspaceGone,
 )
+from bot.runtime.workspace_senders import Installed, OneToken, Sender, Senders
 from storage.db.clock import utcnow
-from storage.db.database import open_database
+from storage.db.database import Database, open_database
 from storage.notifications import delivery_queue
 from storage.notifications.delivery_queue import Claimed, OutboxEntry, OutboxView
 from storage.notifications.facts import circle_posts, lender_news, operator_alerts
@@ -106,6 +108,8 @@ class Outgoing:
     # A Slack user id for a DM, else a channel id.
     user_id: str | None = None
     channel_id: str | None = None
+    # Whose token and limits it goes with.
+    workspace_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,10 +150,13 @@ class DeliveryWorker:
         currency: str = "EUR",
         clock: Clock = utcnow,
         jitter: Callable[[], float] = random.random,
+        senders: Senders | None = None,
     ) -> None:
+        """``slack`` and ``limiter`` send everything unless ``senders`` (OAuth mode) gives
+        each workspace its own (``bot.runtime.workspace_senders``)."""
         self.factory = factory
-        self.slack = slack
         self.limiter = limiter
+        self.senders = senders or OneToken(Sender(slack, limiter))
         self.settings = settings or DeliverySettings()
         self.currency = currency
         self.clock = clock
@@ -287,6 +294,7 @@ class DeliveryWorker:
                 },
                 lease_until=min(row.lease_until for row in group),
                 user_id=recipients[lender].slack_user_id,
+                workspace_id=group[0].workspace_id,
             )
             for lender, group in by_lender.items()
         ]
@@ -323,6 +331,7 @@ class DeliveryWorker:
             lease_until=row.lease_until,
             user_id=user_id,
             channel_id=channel_id,
+            workspace_id=row.workspace_id,
         )
 
     # -- sending -------------------------------------------------------------------------------
@@ -332,9 +341,15 @@ class DeliveryWorker:
 
         Counts are of rows settled: a row whose lease another worker took over is theirs."""
         ids, lease_until = message.row_ids, message.lease_until
+        sender = self.senders.for_workspace(message.workspace_id)
+        if sender is None:
+            reason = "the app is not installed in this workspace"
+            skipped = delivery_queue.skip(self.factory, ids, lease_until=lease_until, reason=reason)
+            self.counters.add(skipped=skipped)
+            return
         try:
             rendered = render_message(message.template, **message.context)
-            self._post(message, rendered)
+            self._post(message, rendered, sender)
         except NoSlotInTime as late:
             # Handed back, not an attempt: nothing went wrong with the message.
             until = self.clock() + timedelta(seconds=late.wait)
@@ -359,19 +374,19 @@ class DeliveryWorker:
             )
             self.counters.add(messages_sent=1, rows_sent=sent)
 
-    def _post(self, message: Outgoing, rendered: RenderedMessage) -> None:
+    def _post(self, message: Outgoing, rendered: RenderedMessage, sender: Sender) -> None:
         """Post in a slot within the lease; on 429 pause the workspace and try the same message
         again. ``NoSlotInTime`` if the lease would end first."""
         # A user id as the channel posts into the app's DM with them: one call, no
         # conversations.open (Tier 3, ~50/min) first.
         channel = message.channel_id or message.user_id or ""
         while True:
-            self.limiter.acquire_post(channel, within=self._time_to_send(message))
+            sender.limiter.acquire_post(channel, within=self._time_to_send(message))
             try:
-                self.slack.post_message(channel, rendered)
+                sender.slack.post_message(channel, rendered)
                 return
             except RateLimited as limited:
-                self.limiter.pause(limited.retry_after)
+                sender.limiter.pause(limited.retry_after)
                 self.counters.add(rate_limited=1)
 
     def _time_to_send(self, message: Outgoing) -> float:
@@ -408,20 +423,30 @@ def build_worker(
     settings: Settings,
     delivery: DeliverySettings | None = None,
     *,
-    factory: sessionmaker[Session] | None = None,
+    db: Database | None = None,
 ) -> DeliveryWorker:
     """A worker for the configured database and Slack (``SLACK_BOT_TOKEN``, ``SLACK_API_URL``)."""
     delivery = delivery or DeliverySettings.from_settings(settings)
-    if factory is None:
-        factory = open_database(settings.database_url).sessions
+    db = db or open_database(settings.database_url)
+    factory = db.sessions
     web = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     budget = SharedBudget(factory, POST_MESSAGE_BUDGET)
+    senders = None
+    if settings.oauth is not None:
+        senders = Installed(
+            factory,
+            Installations(db.engine, settings.oauth),
+            settings.slack_api_url,
+            delivery.limits,
+            budget_name=POST_MESSAGE_BUDGET,
+        )
     return DeliveryWorker(
         factory,
         SlackClient(web),
         WorkspaceRateLimiter(delivery.limits, budget=budget),
         settings=delivery,
         currency=settings.currency,
+        senders=senders,
     )
 
 

@@ -421,7 +421,7 @@ def test_a_429_that_outlasts_the_lease_hands_the_message_back_until_the_pause_en
 
 
 def test_workers_built_for_the_cli_share_a_send_budget_on_their_database(db: Database) -> None:
-    worker = build_worker(Settings(slack_bot_token="xoxb-test"), factory=db.sessions)
+    worker = build_worker(Settings(slack_bot_token="xoxb-test"), db=db)
     before = time.time()
 
     worker.limiter.pause(30)
