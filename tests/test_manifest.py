@@ -17,6 +17,7 @@ from slack_bolt import App
 
 from bot.devtools.emulator import Emulator, EmulatorConfig
 from bot.runtime.app import create_app
+from bot.runtime.installations import BOT_SCOPES, REDIRECT_PATH
 from bot.runtime.settings import Settings
 from handlers.context import Services
 from storage.db.database import Database
@@ -139,6 +140,12 @@ def test_scopes_are_exactly_those_the_code_needs(
     for event in registered["event"]:
         needed |= EVENT_SCOPES[event]
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed
+    # What an OAuth install asks for is what the manifest declares.
+    assert set(BOT_SCOPES) == needed
+
+
+def test_the_oauth_redirect_is_bolts(manifest: dict[str, Any]) -> None:
+    assert manifest["oauth_config"]["redirect_urls"] == [f"https://YOUR-HOST{REDIRECT_PATH}"]
 
 
 def test_the_app_is_reachable_every_way(manifest: dict[str, Any]) -> None:
