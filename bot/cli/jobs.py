@@ -43,14 +43,20 @@ def _jobs_list(_args: argparse.Namespace) -> int:
 
 
 def _jobs_run(args: argparse.Namespace) -> int:
-    from bot.runtime.jobs import JobContext, run_job
+    from bot.runtime.jobs import JobContext, clients_for, run_job
     from storage.db.database import open_database
 
     settings = load_settings()
     database = open_database(settings.database_url)
     try:
         run = run_job(
-            JobContext(database.sessions, settings.rules, operators=settings.admins), args.name
+            JobContext(
+                database.sessions,
+                settings.rules,
+                operators=settings.admins,
+                slack=clients_for(settings, database),
+            ),
+            args.name,
         )
     finally:
         database.dispose()

@@ -458,7 +458,7 @@ def _serving(
                 settings.rules,
                 clock=clock.now,
                 operators=settings.admins,
-                slack=slack.client,
+                slack=lambda: [slack.client()],
             ),
             clock=clock,
             demo=demo,

@@ -11,7 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.runtime.accepted_work import recover_periodically
 from bot.runtime.delivery import build_worker
-from bot.runtime.jobs import JobContext
+from bot.runtime.jobs import JobContext, clients_for
 from bot.runtime.scheduler import build_scheduler
 from bot.runtime.settings import Settings
 from storage.db.database import Database
@@ -38,7 +38,13 @@ def start_background(settings: Settings, db: Database, *, recover: Callable[[], 
     delivery = threading.Thread(target=worker.run, args=(stop,), name="delivery", daemon=True)
     delivery.start()
     scheduler, _leadership = build_scheduler(
-        JobContext(db.sessions, settings.rules, operators=settings.admins), db.engine
+        JobContext(
+            db.sessions,
+            settings.rules,
+            operators=settings.admins,
+            slack=clients_for(settings, db),
+        ),
+        db.engine,
     )
     scheduler.start()
     return Background(stop, (delivery, recover_periodically(recover, stop)), scheduler)

@@ -36,10 +36,12 @@ from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from slack_sdk.oauth.token_rotation import TokenRotator
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.runtime.settings import OAuthApp
 from bot.runtime.token_lock import token_lock
+from storage.installations.models import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +129,7 @@ class Installations:
 
 class StoredAuthorize(Authorize):
     """Bolt's authorize step answered from the stored installation: no ``auth.test`` per
-    request (the ack path makes no Slack call), rotation under the shared lock. A request from
-    a workspace with no installation is refused by Bolt with no effect, and logged once."""
+    request (the ack path makes no Slack call), rotation under the shared lock."""
 
     def __init__(self, installations: Installations) -> None:
         self.installations = installations
@@ -148,7 +149,7 @@ class StoredAuthorize(Authorize):
             logger.error("could not refresh the token of %s: %s", enterprise_id or team_id, failure)
             return None
         if found is None:
-            logger.warning("refused a request from %s: no installation", enterprise_id or team_id)
+            # Bolt refuses the request then, with no effect, and logs it once.
             return None
         return AuthorizeResult(
             enterprise_id=found.enterprise_id,
@@ -223,3 +224,19 @@ def oauth_flow(engine: Engine, app: OAuthApp, installations: Installations) -> O
 
 def bot_client(installation: Installation, api_url: str) -> WebClient:
     return WebClient(token=installation.bot_token, base_url=api_url)
+
+
+def installed_clients(
+    installations: Installations, factory: sessionmaker[Session], api_url: str
+) -> list[WebClient]:
+    """A client for each installation that serves a workspace with lenders, each once."""
+    with factory() as session:
+        places = session.execute(
+            select(Workspace.enterprise_id, Workspace.team_id).where(Workspace.active.is_(True))
+        ).all()
+    tokens: dict[str, None] = {}
+    for enterprise_id, team_id in places:
+        found = installations.for_workspace(enterprise_id, team_id)
+        if found is not None and found.bot_token:
+            tokens[found.bot_token] = None
+    return [WebClient(token=token, base_url=api_url) for token in tokens]

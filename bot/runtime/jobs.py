@@ -16,11 +16,13 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.runtime.people_sync import sync_profiles
-from bot.runtime.settings import load_settings, retention_days
+from bot.runtime.installations import Installations, installed_clients
+from bot.runtime.people_sync import SyncResult, sync_profiles
+from bot.runtime.settings import Settings, load_settings, retention_days
 from bot.runtime.slack_directory import installation_of
 from storage.circles.summaries import circle_weekly_summaries
 from storage.db.clock import utcnow
+from storage.db.database import Database
 from storage.ledger.reconciliation import alert_operators
 from storage.lending.autolend import run_autolend
 from storage.lending.idle_credit import idle_credit_reminders
@@ -31,13 +33,21 @@ from storage.projects.lifecycle import expire_due_projects, flag_delinquent
 Clock = Callable[[], datetime]
 
 
-def slack_from_settings() -> WebClient | None:
-    """The Web API client of the deployment's bot token; None where there is none (SQLite
-    pilots without Slack, tests)."""
+def slack_from_settings() -> list[WebClient]:
+    """The Web API client of the deployment's bot token; none where there is none (SQLite
+    pilots without Slack, tests). OAuth mode passes ``installed_clients`` instead."""
     settings = load_settings()
     if not settings.slack_bot_token:
-        return None
-    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        return []
+    return [WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)]
+
+
+def clients_for(settings: Settings, db: Database) -> Callable[[], list[WebClient]]:
+    """Where the jobs that ask Slack get their clients: every installation's in OAuth mode."""
+    if settings.oauth is None:
+        return slack_from_settings
+    installations = Installations(db.engine, settings.oauth)
+    return lambda: installed_clients(installations, db.sessions, settings.slack_api_url)
 
 
 @dataclass(frozen=True)
@@ -47,8 +57,9 @@ class JobContext:
     clock: Clock = utcnow
     # The Slack user ids told when the books do not reconcile (MICROLEND_ADMINS).
     operators: frozenset[str] = frozenset()
-    # The jobs that ask Slack (people-sync) get their client here; the console its emulator's.
-    slack: Callable[[], WebClient | None] = slack_from_settings
+    # The jobs that ask Slack (people-sync) get a client per installation here; the console
+    # its emulator's.
+    slack: Callable[[], list[WebClient]] = slack_from_settings
     # MICROLEND_RETENTION_DAYS, read here so that every builder of a context honours it.
     retention_days: int = field(default_factory=retention_days)
 
@@ -96,11 +107,14 @@ def _reconcile(ctx: JobContext) -> object:
 
 
 def _people_sync(ctx: JobContext) -> object:
-    client = ctx.slack()
-    if client is None:
-        return "skipped: no SLACK_BOT_TOKEN to ask Slack's directory with"
-    org_key = installation_of(client).org_key
-    return sync_profiles(client, ctx.factory, org_key, ctx.rules.leaver_credit)
+    clients = ctx.slack()
+    if not clients:
+        return "skipped: no SLACK_BOT_TOKEN or installation to ask Slack's directory with"
+    results = [
+        sync_profiles(client, ctx.factory, installation_of(client).org_key, ctx.rules.leaver_credit)
+        for client in clients
+    ]
+    return results[0] if len(results) == 1 else SyncResult.total(results)
 
 
 def _circle_summaries(ctx: JobContext) -> object:

@@ -42,6 +42,15 @@ class SyncResult:
     # Lenders whose profile changed (or who were never looked up before).
     lenders_updated: int
 
+    @classmethod
+    def total(cls, results: list[SyncResult]) -> SyncResult:
+        """The syncs of several installations, as one."""
+        return cls(
+            sum(r.pages for r in results),
+            sum(r.users_seen for r in results),
+            sum(r.lenders_updated for r in results),
+        )
+
 
 def sync_profiles(
     client: WebClient,

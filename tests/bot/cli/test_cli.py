@@ -501,7 +501,7 @@ JOBS_TOLD = {
     "circle-summaries": "0 circles summarised, 0 notifications queued",
     "reconcile": "0 broken rules, 0 notifications queued",
     "purge-sent-texts": "0 sent notifications purged of whom they named",
-    "people-sync": "skipped: no SLACK_BOT_TOKEN to ask Slack's directory with",
+    "people-sync": "skipped: no SLACK_BOT_TOKEN or installation to ask Slack's directory with",
 }
 
 

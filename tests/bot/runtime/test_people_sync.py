@@ -206,8 +206,8 @@ def test_the_nightly_job_syncs_with_the_clients_installation(
     db: Database, slack: Emulator, rules: LendingRules
 ) -> None:
     lender_id = make_lender(db, slack.add_user("ana", tz="Asia/Dushanbe").id, TEAM)
-    run = run_job(JobContext(db.sessions, rules, slack=slack.client), "people-sync")
+    run = run_job(JobContext(db.sessions, rules, slack=lambda: [slack.client()]), "people-sync")
     assert isinstance(run.result, SyncResult) and run.result.lenders_updated == 1
     assert lender(db, lender_id)[1] == "Asia/Dushanbe"
-    skipped = run_job(JobContext(db.sessions, rules, slack=lambda: None), "people-sync")
+    skipped = run_job(JobContext(db.sessions, rules, slack=list), "people-sync")
     assert "SLACK_BOT_TOKEN" in str(skipped.result)
